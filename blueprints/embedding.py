@@ -1,0 +1,32 @@
+"""Glue for the Cosmos DB change-feed trigger that keeps product vectors current."""
+
+import azure.functions as func
+
+from catalog.services import get_services
+from catalog.settings import binding_flag
+
+bp = func.Blueprint()
+
+
+@bp.function_name("embed_changed_products")
+# Retry forever with backoff: a batch only fails when the embedder keeps failing, and dropping it would lose changes.
+@bp.retry(
+    strategy="exponential_backoff", max_retry_count="-1", minimum_interval="00:00:02", maximum_interval="00:02:00"
+)
+@bp.cosmos_db_trigger(
+    arg_name="documents",
+    connection="COSMOS_CONNECTION",
+    database_name="%COSMOS_DATABASE%",
+    container_name="%COSMOS_PRODUCTS_CONTAINER%",
+    lease_container_name="%COSMOS_LEASES_CONTAINER%",
+    # Off by default: lease auto-creation needs account keys, which Entra-only accounts refuse.
+    create_lease_container_if_not_exists=binding_flag("COSMOS_CREATE_LEASE_CONTAINER", False),
+    max_items_per_invocation=100,
+    feed_poll_delay=1000,
+    start_from_beginning=True,
+)
+async def embed_changed_products(documents: func.DocumentList) -> None:
+    """Embed the changed products of one change-feed batch and write the vectors back."""
+    services = await get_services()
+    pipeline = await services.embedding_pipeline()
+    await pipeline.embed_changed_products([document.to_dict() for document in documents])

@@ -1,0 +1,118 @@
+"""HTTP glue shared by the blueprints: JSON in and out, and one place where errors become status codes.
+
+Every handler runs through :func:`handle`: a :class:`catalog.errors.ClientError` becomes its 4xx with a
+message naming the field; anything else is logged with its traceback and answered with a bare 500 and a request id,
+so no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import azure.functions as func
+
+from catalog.errors import ClientError, PayloadTooLargeError, ValidationError
+from catalog.services import Services, get_services
+
+log = logging.getLogger(__name__)
+
+#: JSON nested deeper than this is refused (stores and serialisers downstream have depth limits of their own).
+MAX_JSON_DEPTH = 32
+
+Handler = Callable[[func.HttpRequest, Services], Awaitable[func.HttpResponse]]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        mimetype="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def error_response(error: ClientError) -> func.HttpResponse:
+    return json_response(error.to_json(), status=error.status)
+
+
+async def handle(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
+    """Run ``handler`` with the services; client errors become their 4xx, anything else a bare 500.
+
+    The decorated Functions entry points call this in one line and keep their plain ``(req)`` signature, which the
+    Functions worker checks against the bindings.
+    """
+    try:
+        services = await get_services()
+        return await handler(req, services)
+    except ClientError as error:
+        return error_response(error)
+    except Exception:
+        request_id = uuid.uuid4().hex
+        log.exception("unhandled error in %s %s (request %s)", req.method, req.url, request_id)
+        return json_response({"error": "internal error", "request_id": request_id}, status=500)
+
+
+def read_json(req: func.HttpRequest, services: Services) -> Any:
+    """The request's JSON body.
+
+    Raises:
+        PayloadTooLargeError: the body is larger than MAX_REQUEST_BYTES.
+        ValidationError: the body is empty, not UTF-8, not JSON, or nested too deeply.
+    """
+    body = req.get_body() or b""
+    limit = services.settings.MAX_REQUEST_BYTES
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"body is {len(body)} bytes; the limit is {limit}", field="body")
+    if not body.strip():
+        raise ValidationError("body is required: a JSON document", field="body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body must be UTF-8 encoded JSON", field="body") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None
+        too_deep = True
+    except ValueError as error:
+        raise ValidationError(f"body is not valid JSON: {error}", field="body") from None
+    else:
+        too_deep = _too_deep(value, MAX_JSON_DEPTH)
+    if too_deep:
+        raise ValidationError(f"body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def route_param(req: func.HttpRequest, name: str) -> str:
+    value = req.route_params.get(name)
+    if not value:
+        raise ValidationError(f"{name} is required in the URL", field=name)
+    return value
+
+
+def flag(req: func.HttpRequest, name: str) -> bool:
+    """A query-string switch such as ``?include_vector=true``."""
+    raw = req.params.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValidationError(f"{name} must be true or false", field=name)

@@ -1,0 +1,206 @@
+"""The product document: what a client may write, what is embedded, and the fields the pipeline owns.
+
+A product is a JSON document in the products container (partition key ``/id``). Clients own every field except
+the ones in :data:`SERVER_FIELDS`. The embedding pipeline writes:
+
+``embedding``
+    the vector (list of floats), the container's vector path.
+``embedding_info``
+    ``{"status": "embedded" | "failed", "model", "dimensions", "content_hash", "embedded_at", "truncated",
+    "error"}`` — ``content_hash`` covers exactly the embedded text plus the model id and dimensions, so a
+    document whose hash matches is never embedded twice (the change-feed echo of our own write-back included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog.errors import ValidationError
+
+EMBEDDING_FIELD = "embedding"
+EMBEDDING_INFO_FIELD = "embedding_info"
+DELETED_FIELD = "deleted"
+DELETED_AT_FIELD = "deleted_at"
+#: Fields only the service writes; a client's copy of them is refused.
+SERVER_FIELDS = frozenset({EMBEDDING_FIELD, EMBEDDING_INFO_FIELD, DELETED_FIELD, DELETED_AT_FIELD})
+
+STATUS_EMBEDDED = "embedded"
+STATUS_FAILED = "failed"
+STATUS_PENDING = "pending"
+
+MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 20_000
+MAX_CATEGORY_LENGTH = 200
+# Cosmos DB refuses these characters in an id.
+_FORBIDDEN_ID_CHARS = re.compile(r"[/\\?#]")
+
+
+class InvalidProductError(ValueError):
+    """A stored product cannot be embedded; ``reason`` is written on the document and in the dead-letter record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def embedding_text(product: Mapping[str, Any], fields: Sequence[str]) -> str:
+    """The text embedded for ``product``: the configured fields' values, in order, one per line.
+
+    ``description`` must be a non-empty string; the other fields are optional and used when they are a string or a
+    number.
+
+    Raises:
+        InvalidProductError: the description is missing, empty or not a string, or another field has a type that
+            cannot be embedded.
+    """
+    description = product.get("description")
+    if description is None:
+        raise InvalidProductError("description is missing")
+    if not isinstance(description, str):
+        raise InvalidProductError(f"description must be a string, not {type(description).__name__}")
+    if not description.strip():
+        raise InvalidProductError("description is empty")
+    parts: list[str] = []
+    for name in fields:
+        value = product.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidProductError(f"{name} must be a string or a number, not {type(value).__name__}")
+        parts.append(str(value).strip())
+    return "\n".join(part for part in parts if part)
+
+
+def display_text(product: Mapping[str, Any]) -> str:
+    """The text a chat model or a person is shown for ``product``: name, category, price and description."""
+    lines = [str(product.get("name") or product.get("id"))]
+    if product.get("category_name"):
+        lines.append(f"Category: {product['category_name']}")
+    price = product.get("price")
+    if isinstance(price, int | float) and not isinstance(price, bool):
+        lines.append(f"Price: {price:.2f}")
+    if isinstance(product.get("description"), str):
+        lines.append(product["description"].strip())
+    return "\n".join(lines)
+
+
+def content_hash(text: str, model_id: str, dimensions: int) -> str:
+    """The hash stored with a vector: exactly the embedded text plus the model identity."""
+    payload = json.dumps([model_id, dimensions, text], ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def invalid_content_hash(product: Mapping[str, Any], fields: Sequence[str], model_id: str, dimensions: int) -> str:
+    """The hash stored on a document that failed: its source fields, so an unchanged failure is not redone."""
+    source = {name: product.get(name) for name in fields}
+    payload = json.dumps([model_id, dimensions, "invalid", source], sort_keys=True, default=repr, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def expected_hash(product: Mapping[str, Any], fields: Sequence[str], model_id: str, dimensions: int) -> str:
+    """The hash the document should carry for the current model, whether it can be embedded or not."""
+    try:
+        return content_hash(embedding_text(product, fields), model_id, dimensions)
+    except InvalidProductError:
+        return invalid_content_hash(product, fields, model_id, dimensions)
+
+
+def embedding_status(product: Mapping[str, Any], fields: Sequence[str], model_id: str, dimensions: int) -> str:
+    """``embedded`` or ``failed`` when the stored result is current for this text and model, else ``pending``."""
+    info = product.get(EMBEDDING_INFO_FIELD)
+    if not isinstance(info, Mapping) or info.get("content_hash") != expected_hash(
+        product, fields, model_id, dimensions
+    ):
+        return STATUS_PENDING
+    status = info.get("status")
+    if status == STATUS_EMBEDDED and not _has_vector(product, dimensions):
+        return STATUS_PENDING
+    return str(status) if status in (STATUS_EMBEDDED, STATUS_FAILED) else STATUS_PENDING
+
+
+def _has_vector(product: Mapping[str, Any], dimensions: int) -> bool:
+    vector = product.get(EMBEDDING_FIELD)
+    return isinstance(vector, list) and len(vector) == dimensions
+
+
+def is_deleted(product: Mapping[str, Any]) -> bool:
+    return product.get(DELETED_FIELD) is True
+
+
+def client_fields(product: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a client owns (no system or server fields): what a PUT compares and replaces."""
+    return {key: value for key, value in product.items() if not key.startswith("_") and key not in SERVER_FIELDS}
+
+
+def validate_product(body: Any, *, product_id: str | None = None, where: str = "") -> dict[str, Any]:
+    """A product a client sent, checked field by field; returns the document to store (client fields only).
+
+    Args:
+        body: the parsed JSON.
+        product_id: the id from the URL, when there is one; the body's ``id`` must match it or be absent.
+        where: a prefix for field names in messages (``products[3].``) for bulk requests.
+
+    Raises:
+        ValidationError: naming the first field at fault.
+    """
+    if not isinstance(body, dict):
+        raise ValidationError(f"{where or 'body'} must be a JSON object", field=where.rstrip(".") or "body")
+    product = dict(body)
+    body_id = product.get("id")
+    if product_id is not None:
+        if body_id is not None and body_id != product_id:
+            raise ValidationError(f"{where}id in the body ({body_id!r}) differs from the URL", field=f"{where}id")
+        product["id"] = product_id
+    _check_id(product.get("id"), f"{where}id")
+    _check_string(product, "name", where, MAX_NAME_LENGTH, required=True)
+    _check_string(product, "description", where, MAX_DESCRIPTION_LENGTH, required=True)
+    _check_string(product, "category_name", where, MAX_CATEGORY_LENGTH, required=False)
+    price = product.get("price")
+    if price is not None:
+        if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price < 0:
+            raise ValidationError(f"{where}price must be a number >= 0", field=f"{where}price")
+    tags = product.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags)):
+        raise ValidationError(f"{where}tags must be a list of strings", field=f"{where}tags")
+    for key in product:
+        if key.startswith("_") or key in SERVER_FIELDS:
+            raise ValidationError(
+                f"{where}{key} is managed by the service and cannot be written", field=f"{where}{key}"
+            )
+    return product
+
+
+def _check_id(value: Any, field: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} is required and must be a non-empty string", field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{field} must be at most {MAX_ID_LENGTH} characters", field=field)
+    if _FORBIDDEN_ID_CHARS.search(value) or value != value.strip():
+        raise ValidationError(f"{field} must not contain / \\ ? # or surrounding spaces", field=field)
+
+
+def _check_string(product: Mapping[str, Any], name: str, where: str, limit: int, *, required: bool) -> None:
+    value = product.get(name)
+    field = f"{where}{name}"
+    if value is None:
+        if required:
+            raise ValidationError(f"{field} is required", field=field)
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    if required and not value.strip():
+        raise ValidationError(f"{field} must not be empty", field=field)
+    if len(value) > limit:
+        raise ValidationError(f"{field} must be at most {limit} characters", field=field)
+
+
+def utc_timestamp() -> str:
+    """Now, as the ISO 8601 UTC string stored in ``embedded_at`` and ``deleted_at``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,180 @@
+"""Writing and reading products: what the HTTP API and the bulk loader call.
+
+A write replaces the client's fields and keeps the pipeline's (``embedding``, ``embedding_info``), so re-sending an
+unchanged description costs no embedding; the change feed then takes the new version to the pipeline. Writes are
+conditional on the version read, so a concurrent pipeline write-back is never undone by a client write, and a
+client's own ``If-Match`` gives it optimistic concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from catalog.errors import PreconditionError, ProductNotFoundError, ValidationError
+from catalog.model import (
+    DELETED_AT_FIELD,
+    DELETED_FIELD,
+    EMBEDDING_FIELD,
+    EMBEDDING_INFO_FIELD,
+    client_fields,
+    embedding_status,
+    utc_timestamp,
+    validate_product,
+)
+from store.base import ConflictError, DocumentContainer, PatchOperation, PreconditionFailedError
+
+if TYPE_CHECKING:
+    from catalog.services import Services
+
+#: Attempts at a read-then-conditional-write before giving up on a hot document.
+WRITE_ATTEMPTS = 8
+#: Products written at once by a bulk request.
+BULK_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A stored product and whether this write created it, changed it, or found it unchanged."""
+
+    document: dict[str, Any]
+    outcome: str  # "created" | "updated" | "unchanged"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    written: int
+    unchanged: int
+
+
+class ProductCatalog:
+    """Product reads and writes over the products container.
+
+    Args:
+        products: the products container.
+        embed_fields: the fields that make up the embedded text (for the status shown on reads).
+        model_id: the embedder's model id (for the status shown on reads).
+        dimensions: the embedder's vector size.
+    """
+
+    def __init__(
+        self, products: DocumentContainer, embed_fields: Sequence[str], model_id: str, dimensions: int
+    ) -> None:
+        self.products = products
+        self.embed_fields = tuple(embed_fields)
+        self.model_id = model_id
+        self.dimensions = dimensions
+
+    async def get(self, product_id: str) -> dict[str, Any]:
+        """The stored product, soft-deleted ones included.
+
+        Raises:
+            ProductNotFoundError: there is none.
+        """
+        document = await self.products.read(product_id, product_id)
+        if document is None:
+            raise ProductNotFoundError(f"product {product_id!r} not found", field="id")
+        return document
+
+    async def put(self, product_id: str, body: Any, *, if_match: str | None = None) -> WriteResult:
+        """Create or replace a product from a client's JSON.
+
+        Raises:
+            ValidationError: a field is invalid (named).
+            PreconditionError: ``if_match`` is not the stored ETag (or there is no stored product).
+        """
+        product = validate_product(body, product_id=product_id)
+        return await self._write(product, if_match=if_match)
+
+    async def put_many(self, bodies: Sequence[Any]) -> list[WriteResult]:
+        """Validate every product first (nothing is written if one is invalid), then write them all.
+
+        Raises:
+            ValidationError: naming ``products[i].field`` of the first invalid product.
+        """
+        products = [validate_product(body, where=f"products[{index}].") for index, body in enumerate(bodies)]
+        seen: set[str] = set()
+        for index, product in enumerate(products):
+            if product["id"] in seen:
+                raise ValidationError(
+                    f"products[{index}].id {product['id']!r} appears twice", field=f"products[{index}].id"
+                )
+            seen.add(product["id"])
+        semaphore = asyncio.Semaphore(BULK_CONCURRENCY)
+
+        async def write(product: dict[str, Any]) -> WriteResult:
+            async with semaphore:
+                return await self._write(product)
+
+        return list(await asyncio.gather(*(write(product) for product in products)))
+
+    async def soft_delete(self, product_id: str, *, if_match: str | None = None) -> dict[str, Any]:
+        """Mark a product deleted: it leaves search at once and stays readable; a later PUT restores it.
+
+        Raises:
+            ProductNotFoundError: there is none.
+            PreconditionError: ``if_match`` is not the stored ETag.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            current = await self.get(product_id)
+            if if_match is not None and current.get("_etag") != if_match:
+                raise PreconditionError("If-Match does not match the stored ETag", field="If-Match")
+            if current.get(DELETED_FIELD) is True:
+                return current
+            operations = [
+                PatchOperation("set", "/" + DELETED_FIELD, True),
+                PatchOperation("set", "/" + DELETED_AT_FIELD, utc_timestamp()),
+            ]
+            try:
+                return await self.products.patch(product_id, product_id, operations, if_match=current["_etag"])
+            except PreconditionFailedError:
+                continue
+        raise PreconditionError("the product kept changing; try again", field="id")
+
+    async def _write(self, product: dict[str, Any], *, if_match: str | None = None) -> WriteResult:
+        product_id = product["id"]
+        for _ in range(WRITE_ATTEMPTS):
+            current = await self.products.read(product_id, product_id)
+            if if_match is not None and (current is None or current.get("_etag") != if_match):
+                raise PreconditionError("If-Match does not match the stored ETag", field="If-Match")
+            if current is None:
+                try:
+                    return WriteResult(await self.products.create(product), "created")
+                except ConflictError:
+                    continue
+            if client_fields(current) == product and current.get(DELETED_FIELD) is not True:
+                return WriteResult(current, "unchanged")
+            replacement = dict(product)
+            # The pipeline's fields survive a client write; the hash tells whether they still fit the new text.
+            for key in (EMBEDDING_FIELD, EMBEDDING_INFO_FIELD):
+                if key in current:
+                    replacement[key] = current[key]
+            try:
+                stored = await self.products.replace(replacement, if_match=current["_etag"])
+            except PreconditionFailedError:
+                if if_match is not None:
+                    raise PreconditionError("If-Match does not match the stored ETag", field="If-Match") from None
+                continue
+            return WriteResult(stored, "updated")
+        raise PreconditionError("the product kept changing; try again", field="id")
+
+    def view(self, document: Mapping[str, Any], *, include_vector: bool = False) -> dict[str, Any]:
+        """What a client is shown: the product, its embedding status, and the vector only when asked."""
+        shown = {key: value for key, value in document.items() if not key.startswith("_") or key in ("_etag", "_ts")}
+        if not include_vector:
+            shown.pop(EMBEDDING_FIELD, None)
+        shown["embedding_status"] = embedding_status(document, self.embed_fields, self.model_id, self.dimensions)
+        return shown
+
+
+async def load_products(services: Services, products: Sequence[Mapping[str, Any]]) -> LoadReport:
+    """Write ``products`` straight into the store (no HTTP), skipping those stored unchanged.
+
+    Used by ``make run`` for the sample catalog and by ``python -m devhost load --direct``.
+    """
+    catalog = await services.catalog()
+    results = await catalog.put_many(list(products))
+    unchanged = sum(1 for result in results if result.outcome == "unchanged")
+    return LoadReport(written=len(results) - unchanged, unchanged=unchanged)

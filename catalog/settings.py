@@ -1,0 +1,265 @@
+"""One settings object, read from the environment (``local.settings.json`` Values, or Azure app settings).
+
+Names are exactly the keys of ``local.settings.json.example``. :func:`load_settings` validates everything at once
+and raises :class:`SettingsError` with one line naming the key and an example value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the key and an example value."""
+
+
+class StoreBackend(StrEnum):
+    LOCAL = "local"
+    COSMOS = "cosmos"
+
+
+class EmbeddingBackend(StrEnum):
+    LOCAL = "local"
+    AZURE_OPENAI = "azure-openai"
+    OPENAI = "openai"
+    DETERMINISTIC = "deterministic"
+
+
+class CosmosAuth(StrEnum):
+    IDENTITY = "identity"
+    KEY = "key"
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _fields_list(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names:
+        raise ValueError("must name at least one field")
+    return names
+
+
+def _enum(kind: type[StrEnum]) -> Callable[[str], StrEnum]:
+    def parse(raw: str) -> StrEnum:
+        try:
+            return kind(raw.strip().lower())
+        except ValueError:
+            raise ValueError("must be one of " + "|".join(member.value for member in kind)) from None
+
+    return parse
+
+
+def _setting(default: Any, parse: Callable[[str], Any], example: str, doc: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "example": example, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads. Attribute names are the setting keys."""
+
+    STORE_BACKEND: StoreBackend = _setting(
+        StoreBackend.LOCAL, _enum(StoreBackend), "local", "Where documents live: `local` (embedded SQLite) or `cosmos`."
+    )
+    EMBEDDING_BACKEND: EmbeddingBackend = _setting(
+        EmbeddingBackend.LOCAL,
+        _enum(EmbeddingBackend),
+        "local",
+        "Who makes vectors: `local` (MiniLM ONNX), `azure-openai`, `openai`, or `deterministic` (tests only).",
+    )
+    LOCAL_DATA_DIR: str = _setting(".data", _str, ".data", "Folder of the embedded store's SQLite file.")
+    LOCAL_EMBEDDING_MODEL_DIR: str = _setting(
+        "",
+        _str,
+        "/models/minilm",
+        "Folder holding another `model.onnx` + `tokenizer.json`; empty uses the packaged all-MiniLM-L6-v2.",
+    )
+    COSMOS_DATABASE: str = _setting("catalog", _str, "catalog", "Cosmos DB database (also the trigger's database).")
+    COSMOS_PRODUCTS_CONTAINER: str = _setting(
+        "products", _str, "products", "Container of product documents; partition key `/id`; the trigger watches it."
+    )
+    COSMOS_LEASES_CONTAINER: str = _setting(
+        "leases", _str, "leases", "Change-feed checkpoints (leases) of the trigger; partition key `/id`."
+    )
+    COSMOS_DEADLETTER_CONTAINER: str = _setting(
+        "deadletter", _str, "deadletter", "Records of documents the pipeline could not embed, with the reason."
+    )
+    COSMOS_CACHE_CONTAINER: str = _setting("chatcache", _str, "chatcache", "Semantic cache of chat answers.")
+    COSMOS_HISTORY_CONTAINER: str = _setting("chathistory", _str, "chathistory", "Per-session chat history.")
+    COSMOS_CONNECTION__accountEndpoint: str = _setting(
+        "",
+        _str,
+        "https://myaccount.documents.azure.com:443/",
+        "Cosmos DB endpoint, used with managed identity (`DefaultAzureCredential`) by the app and the trigger.",
+    )
+    COSMOS_AUTH: CosmosAuth = _setting(
+        CosmosAuth.IDENTITY, _enum(CosmosAuth), "identity", "`identity` (Entra ID) or `key` (COSMOS_KEY)."
+    )
+    COSMOS_CREATE_LEASE_CONTAINER: bool = _setting(
+        False,
+        _bool,
+        "false",
+        "Let the trigger create the leases container (read when the host indexes the app; needs key auth).",
+    )
+    COSMOS_KEY: str = _setting("", _str, "<account key>", "Account key, only with COSMOS_AUTH=key. Never commit it.")
+    EMBED_FIELDS: tuple[str, ...] = _setting(
+        ("name", "category_name", "description"),
+        _fields_list,
+        "name,category_name,description",
+        "Product fields joined (in this order) into the text that is embedded. `description` is required.",
+    )
+    EMBED_BATCH_SIZE: int = _setting(64, _int_between(1, 2048), "64", "Most texts in one embedding request.")
+    EMBED_MAX_ATTEMPTS: int = _setting(
+        6,
+        _int_between(1, 20),
+        "6",
+        "Attempts per embedding batch before the trigger invocation fails (and is redelivered).",
+    )
+    EMBED_MAX_TOTAL_WAIT_SECONDS: float = _setting(
+        120.0, _float_between(0, 3600), "120", "Longest time one batch keeps retrying before the invocation fails."
+    )
+    AZURE_OPENAI_ENDPOINT: str = _setting(
+        "", _str, "https://myaoai.openai.azure.com/", "Azure OpenAI endpoint (EMBEDDING_BACKEND=azure-openai)."
+    )
+    AZURE_OPENAI_API_VERSION: str = _setting("2024-10-21", _str, "2024-10-21", "Azure OpenAI REST API version.")
+    AZURE_OPENAI_API_KEY: str = _setting(
+        "", _str, "<key>", "Azure OpenAI key; empty uses Entra ID (`DefaultAzureCredential`). Never commit it."
+    )
+    AZURE_OPENAI_EMBEDDING_DEPLOYMENT: str = _setting(
+        "text-embedding-3-small", _str, "text-embedding-3-small", "Embedding deployment name."
+    )
+    OPENAI_BASE_URL: str = _setting(
+        "", _str, "http://localhost:11434/v1", "OpenAI-compatible endpoint (EMBEDDING_BACKEND=openai)."
+    )
+    OPENAI_API_KEY: str = _setting("", _str, "<key>", "Key for OPENAI_BASE_URL, if it needs one. Never commit it.")
+    EMBEDDING_MODEL: str = _setting(
+        "text-embedding-3-small", _str, "text-embedding-3-small", "Embedding model name for the OpenAI backends."
+    )
+    EMBEDDING_DIMENSIONS: int = _setting(
+        0, _int_between(0, 4096), "1536", "Vector size for the OpenAI backends; 0 uses the model's default."
+    )
+    SEARCH_DEFAULT_K: int = _setting(5, _int_between(1, 50), "5", "Results returned when a search names no `k`.")
+    SEARCH_MAX_K: int = _setting(50, _int_between(1, 1000), "50", "Largest `k` a search may ask for.")
+    MAX_REQUEST_BYTES: int = _setting(
+        1_048_576, _int_between(1024, 100 * 1_048_576), "1048576", "Largest HTTP request body accepted (413 above)."
+    )
+    MAX_BULK_PRODUCTS: int = _setting(
+        500, _int_between(1, 10_000), "500", "Most products one `POST /api/products` may carry (413 above)."
+    )
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """``(key, default, meaning)`` for every setting, for the README and ``--help``."""
+        rows = []
+        for item in fields(cls):
+            default = item.default
+            shown = ",".join(default) if isinstance(default, tuple) else str(default)
+            rows.append((item.name, shown, item.metadata["doc"]))
+        return rows
+
+    def check_backends(self) -> None:
+        """Raise :class:`SettingsError` when a chosen backend lacks the settings it needs."""
+        if self.STORE_BACKEND is StoreBackend.COSMOS:
+            _require(self, "COSMOS_CONNECTION__accountEndpoint")
+            if self.COSMOS_AUTH is CosmosAuth.KEY:
+                _require(self, "COSMOS_KEY")
+        if self.EMBEDDING_BACKEND is EmbeddingBackend.AZURE_OPENAI:
+            _require(self, "AZURE_OPENAI_ENDPOINT")
+        if self.EMBEDDING_BACKEND is EmbeddingBackend.OPENAI:
+            _require(self, "OPENAI_BASE_URL")
+        if self.SEARCH_DEFAULT_K > self.SEARCH_MAX_K:
+            raise SettingsError(f"SEARCH_DEFAULT_K must not exceed SEARCH_MAX_K ({self.SEARCH_MAX_K}); example: 5")
+        if "description" not in self.EMBED_FIELDS:
+            raise SettingsError("EMBED_FIELDS must include description; example: name,category_name,description")
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.LOCAL_DATA_DIR)
+
+
+def _require(settings: Settings, key: str) -> None:
+    if not getattr(settings, key):
+        example = next(item.metadata["example"] for item in fields(Settings) if item.name == key)
+        raise SettingsError(
+            f"{key} is required with STORE_BACKEND={settings.STORE_BACKEND} "
+            f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND}; example: {key}={example}"
+        )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting from ``environ`` (default: the process environment).
+
+    Raises:
+        SettingsError: one line naming the first invalid key and an example value.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in fields(Settings):
+        raw = env.get(item.name)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            values[item.name] = item.metadata["parse"](raw)
+        except ValueError as error:
+            raise SettingsError(
+                f"{item.name}={raw!r} is invalid ({error}); example: {item.name}={item.metadata['example']}"
+            ) from None
+    settings = Settings(**values)
+    settings.check_backends()
+    return settings
+
+
+def resolve_app_setting(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of a ``%NAME%`` binding expression: the environment's, else the setting's default.
+
+    Raises:
+        SettingsError: the name is neither set nor a known setting with a default.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(name):
+        return env[name]
+    for item in fields(Settings):
+        if item.name == name and item.default not in ("", None):
+            return str(item.default)
+    raise SettingsError(f"app setting {name} is not set; add it to local.settings.json Values or the environment")
+
+
+def binding_flag(name: str, default: bool) -> bool:
+    """A boolean read when the Functions host indexes the app (binding metadata cannot hold ``%EXPRESSIONS%``)."""
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else _bool(raw)

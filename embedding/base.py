@@ -1,0 +1,188 @@
+"""The embedder interface: one required method, batching, truncation and retries in the base.
+
+A backend implements :meth:`Embedder.embed_batch` for one request's worth of texts. Callers use
+:meth:`Embedder.embed`, which splits any number of texts into batches that respect the backend's count and token
+limits and retries transient failures with exponential backoff, honouring a server's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_base, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddingError(Exception):
+    """An embedding request failed for good (bad input, bad credentials, unknown deployment)."""
+
+
+class TransientEmbeddingError(EmbeddingError):
+    """An embedding request failed in a way worth retrying (429, 5xx, timeout, connection reset).
+
+    Args:
+        message: what happened.
+        retry_after: seconds the server asked us to wait, when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard :meth:`Embedder.embed` tries before giving up on a batch.
+
+    Attributes:
+        max_attempts: attempts per batch, the first one included.
+        initial_wait: seconds before the first retry (doubled each time, with jitter).
+        max_wait: the longest single wait, also the cap on a server's ``Retry-After``.
+        max_total_wait: give up once this many seconds have passed since the first attempt.
+    """
+
+    max_attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_total_wait: float = 120.0
+
+
+class _wait_retry_after(wait_base):
+    """Wait what the server asked for (capped), or the exponential backoff when it asked for nothing longer."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.backoff = wait_exponential_jitter(
+            initial=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
+        )
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = float(self.backoff(retry_state))
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        asked = getattr(error, "retry_after", None)
+        if asked is None:
+            return backoff
+        return min(max(float(asked), 0.0), self.policy.max_wait)
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A text cut to the model's input limit, and whether anything was cut."""
+
+    text: str
+    tokens: int
+    truncated: bool
+
+
+class Embedder(abc.ABC):
+    """Turns texts into vectors.
+
+    Attributes:
+        model_id: the model identity stamped on every vector it makes (part of the content hash).
+        dimensions: the length of every vector.
+        max_input_tokens: the longest input the model takes; longer texts are truncated by :meth:`prepare`.
+        max_batch_size: the most texts in one :meth:`embed_batch` call.
+        max_batch_tokens: the most tokens in one :meth:`embed_batch` call.
+    """
+
+    model_id: str
+    dimensions: int
+    max_input_tokens: int = 8191
+    max_batch_size: int = 64
+    max_batch_tokens: int = 100_000
+    retry_policy: RetryPolicy = RetryPolicy()
+    #: :meth:`embed_batch` calls made so far, retries included (what a metered endpoint bills as requests).
+    requests_sent: int = 0
+
+    @abc.abstractmethod
+    async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed one batch (already within the batch limits); one vector per text, in order.
+
+        Raises:
+            TransientEmbeddingError: worth retrying.
+            EmbeddingError: not worth retrying.
+        """
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` costs; backends with a real tokenizer override this."""
+        return len(text.split())
+
+    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
+        """``text`` cut to its first ``max_tokens`` tokens; backends with a real tokenizer override this."""
+        return " ".join(text.split()[:max_tokens])
+
+    def prepare(self, text: str) -> PreparedText:
+        """``text`` within the model's input limit, flagged when it had to be cut."""
+        tokens = self.count_tokens(text)
+        if tokens <= self.max_input_tokens:
+            return PreparedText(text, tokens, False)
+        cut = self.truncate_to_tokens(text, self.max_input_tokens)
+        return PreparedText(cut, self.max_input_tokens, True)
+
+    def batches(self, prepared: Sequence[PreparedText]) -> Iterator[list[int]]:
+        """Indices of ``prepared`` grouped into batches within :attr:`max_batch_size` and :attr:`max_batch_tokens`."""
+        batch: list[int] = []
+        batch_tokens = 0
+        for index, item in enumerate(prepared):
+            if batch and (len(batch) >= self.max_batch_size or batch_tokens + item.tokens > self.max_batch_tokens):
+                yield batch
+                batch, batch_tokens = [], 0
+            batch.append(index)
+            batch_tokens += item.tokens
+        if batch:
+            yield batch
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed any number of texts: truncated to the input limit, batched, retried; one vector per text.
+
+        Raises:
+            TransientEmbeddingError: a batch still failed after the retry policy's attempts or total wait.
+            EmbeddingError: a batch failed in a way retrying cannot fix.
+        """
+        prepared = [self.prepare(text) for text in texts]
+        return await self.embed_prepared(prepared)
+
+    async def embed_prepared(self, prepared: Sequence[PreparedText]) -> list[list[float]]:
+        """Like :meth:`embed` for texts already passed through :meth:`prepare`."""
+        vectors: list[list[float]] = [[] for _ in prepared]
+        for indices in self.batches(prepared):
+            batch_vectors = await self._embed_with_retry([prepared[i].text for i in indices])
+            if len(batch_vectors) != len(indices):
+                raise EmbeddingError(f"{self.model_id} returned {len(batch_vectors)} vectors for {len(indices)} texts")
+            for i, vector in zip(indices, batch_vectors, strict=True):
+                if len(vector) != self.dimensions:
+                    raise EmbeddingError(
+                        f"{self.model_id} returned {len(vector)} dimensions, expected {self.dimensions}"
+                    )
+                vectors[i] = vector
+        return vectors
+
+    async def _embed_with_retry(self, texts: list[str]) -> list[list[float]]:
+        policy = self.retry_policy
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientEmbeddingError),
+            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_wait),
+            wait=_wait_retry_after(policy),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.requests_sent += 1
+                return await self.embed_batch(texts)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and sessions."""
+
+
+def _log_retry(retry_state: RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    log.warning("embedding attempt %d failed (%s); retrying in %.2fs", retry_state.attempt_number, error, wait)

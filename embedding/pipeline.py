@@ -1,0 +1,308 @@
+"""The change-feed embedding pipeline: changed products in, vectors written back onto the same documents.
+
+Safe by construction:
+
+* **No echo.** A document whose ``embedding_info.content_hash`` equals the hash of its current text and model is
+  skipped, so the change event caused by our own write-back costs no embedding call and no write.
+* **No clobbering.** The write-back is a partial update conditional on the ``_etag`` the change feed delivered; if
+  a user edited the product meanwhile the write is refused and skipped — the newer version has its own change event.
+* **Nothing lost.** Transient embedder failures are retried (by :class:`embedding.base.Embedder`); if they persist,
+  :func:`EmbeddingPipeline.embed_changed_products` raises, the invocation fails and the host's retry policy
+  delivers the batch again. Documents that can never be embedded are marked ``failed`` and dead-lettered, and the
+  rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from catalog.model import (
+    EMBEDDING_FIELD,
+    EMBEDDING_INFO_FIELD,
+    STATUS_EMBEDDED,
+    STATUS_FAILED,
+    InvalidProductError,
+    content_hash,
+    embedding_text,
+    invalid_content_hash,
+    is_deleted,
+    utc_timestamp,
+)
+from embedding.base import Embedder, EmbeddingError, PreparedText, TransientEmbeddingError
+from store.base import DocumentContainer, FieldFilter, NotFoundError, PatchOperation, PreconditionFailedError
+
+log = logging.getLogger(__name__)
+
+#: Write-backs in flight at once (each is one small request to the store).
+WRITE_CONCURRENCY = 16
+
+
+@dataclass
+class BatchReport:
+    """What one invocation did. ``seen = skipped + embedded + failed + conflicts``."""
+
+    seen: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    truncated: int = 0
+    embed_requests: int = 0
+    duration_ms: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def log_line(self) -> str:
+        summary = {key: value for key, value in asdict(self).items() if key != "failures"}
+        return json.dumps({"event": "embedding_batch", **summary}, separators=(",", ":"))
+
+
+@dataclass
+class _Work:
+    """A document that needs embedding."""
+
+    document: Mapping[str, Any]
+    prepared: PreparedText
+    content_hash: str
+
+
+class EmbeddingPipeline:
+    """Embeds changed product documents and writes the vectors back, safely.
+
+    Args:
+        products: the products container (the one the trigger watches).
+        deadletters: where records of documents that cannot be embedded go.
+        embedder: makes the vectors.
+        fields: product fields that make up the embedded text (see :func:`catalog.model.embedding_text`).
+        clock: returns the ``embedded_at`` timestamp.
+    """
+
+    def __init__(
+        self,
+        products: DocumentContainer,
+        deadletters: DocumentContainer,
+        embedder: Embedder,
+        fields: Sequence[str],
+        clock: Callable[[], str] = utc_timestamp,
+    ) -> None:
+        self.products = products
+        self.deadletters = deadletters
+        self.embedder = embedder
+        self.fields = tuple(fields)
+        self.clock = clock
+
+    async def embed_changed_products(self, documents: Sequence[Any]) -> BatchReport:
+        """Embed the documents of one change-feed batch that need it and write their vectors back.
+
+        Args:
+            documents: the changed documents as the change feed delivered them (with ``_etag``).
+
+        Returns:
+            Counts of what happened; also logged as one structured line.
+
+        Raises:
+            TransientEmbeddingError: the embedder kept failing after its retries; redeliver the batch.
+            StoreError: the store failed in a way other than a conflict; redeliver the batch.
+        """
+        started = time.perf_counter()
+        report = BatchReport(seen=len(documents))
+        work: list[_Work] = []
+        failures: list[tuple[Mapping[str, Any], str]] = []
+        for document in _latest_per_id(documents, report):
+            if not isinstance(document, Mapping) or not isinstance(document.get("id"), str):
+                await self._dead_letter_malformed(document, report)
+                continue
+            if is_deleted(document):
+                report.skipped += 1
+                continue
+            try:
+                text = embedding_text(document, self.fields)
+            except InvalidProductError as error:
+                if self._current_hash(document, failed=True) == _stored_hash(document):
+                    report.skipped += 1
+                else:
+                    failures.append((document, error.reason))
+                continue
+            digest = content_hash(text, self.embedder.model_id, self.embedder.dimensions)
+            if digest == _stored_hash(document) and self._has_current_vector(document):
+                report.skipped += 1
+                continue
+            work.append(_Work(document, self.embedder.prepare(text), digest))
+
+        vectors = await self._embed(work, failures, report)
+        tasks = [self._write_vector(item, vector, report) for item, vector in zip(work, vectors, strict=True) if vector]
+        tasks += [self._mark_failed(document, reason, report) for document, reason in failures]
+        await _bounded_gather(tasks, WRITE_CONCURRENCY)
+
+        report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info(report.log_line())
+        return report
+
+    def _current_hash(self, document: Mapping[str, Any], *, failed: bool) -> str:
+        model, dims = self.embedder.model_id, self.embedder.dimensions
+        if failed:
+            return invalid_content_hash(document, self.fields, model, dims)
+        return content_hash(embedding_text(document, self.fields), model, dims)
+
+    def _has_current_vector(self, document: Mapping[str, Any]) -> bool:
+        vector = document.get(EMBEDDING_FIELD)
+        info = document.get(EMBEDDING_INFO_FIELD)
+        return (
+            isinstance(vector, list)
+            and len(vector) == self.embedder.dimensions
+            and isinstance(info, Mapping)
+            and info.get("status") == STATUS_EMBEDDED
+        )
+
+    async def _embed(
+        self, work: list[_Work], failures: list[tuple[Mapping[str, Any], str]], report: BatchReport
+    ) -> list[list[float]]:
+        """Vectors for ``work``, in order; an empty list where one document's input was refused for good."""
+        if not work:
+            return []
+        requests_before = self.embedder.requests_sent
+        try:
+            vectors = await self._embed_or_refuse(work, failures, isolate=len(work) > 1)
+        finally:
+            report.embed_requests += self.embedder.requests_sent - requests_before
+        return vectors
+
+    async def _embed_or_refuse(
+        self, work: list[_Work], failures: list[tuple[Mapping[str, Any], str]], *, isolate: bool
+    ) -> list[list[float]]:
+        try:
+            return await self.embedder.embed_prepared([item.prepared for item in work])
+        except TransientEmbeddingError:
+            raise
+        except EmbeddingError as error:
+            if not isolate:
+                failures.append((work[0].document, f"embedding refused: {error}"))
+                return [[]]
+        # One bad input can sink a whole request: embed one by one to find it and keep the rest.
+        vectors: list[list[float]] = []
+        for item in work:
+            vectors.extend(await self._embed_or_refuse([item], failures, isolate=False))
+        return vectors
+
+    async def _write_vector(self, item: _Work, vector: list[float], report: BatchReport) -> None:
+        document = item.document
+        info = {
+            "status": STATUS_EMBEDDED,
+            "model": self.embedder.model_id,
+            "dimensions": self.embedder.dimensions,
+            "content_hash": item.content_hash,
+            "embedded_at": self.clock(),
+            "truncated": item.prepared.truncated,
+        }
+        operations = [
+            PatchOperation("set", "/" + EMBEDDING_FIELD, vector),
+            PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info),
+        ]
+        if await self._conditional_patch(document, operations, report):
+            report.embedded += 1
+            report.truncated += int(item.prepared.truncated)
+
+    async def _mark_failed(self, document: Mapping[str, Any], reason: str, report: BatchReport) -> None:
+        digest = self._current_hash(document, failed=True)
+        info = {
+            "status": STATUS_FAILED,
+            "model": self.embedder.model_id,
+            "dimensions": self.embedder.dimensions,
+            "content_hash": digest,
+            "embedded_at": self.clock(),
+            "truncated": False,
+            "error": reason,
+        }
+        operations = [PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info)]
+        if EMBEDDING_FIELD in document:
+            # The old vector describes text that is gone: keep it out of search.
+            operations.append(PatchOperation("remove", "/" + EMBEDDING_FIELD))
+        await self._write_dead_letter(document, reason, digest)
+        if await self._conditional_patch(document, operations, report):
+            report.failed += 1
+            report.failures.append({"id": str(document["id"]), "reason": reason})
+
+    async def _conditional_patch(
+        self, document: Mapping[str, Any], operations: list[PatchOperation], report: BatchReport
+    ) -> bool:
+        """Patch only if the document is still the version we read; a refusal counts as a conflict."""
+        etag = document.get("_etag")
+        predicate: tuple[FieldFilter, ...] = ()
+        if not etag:
+            # Without an ETag, guard on the fields we embedded still holding the values we read.
+            predicate = tuple(
+                FieldFilter(name, "eq", document[name])
+                for name in self.fields
+                if isinstance(document.get(name), str | int | float)
+            )
+        try:
+            await self.products.patch(
+                str(document["id"]),
+                self.products.partition_key_of(document),
+                operations,
+                if_match=etag if isinstance(etag, str) else None,
+                filter_predicate=predicate,
+            )
+        except (PreconditionFailedError, NotFoundError):
+            report.conflicts += 1
+            return False
+        return True
+
+    async def _write_dead_letter(self, document: Mapping[str, Any], reason: str, digest: str | None) -> None:
+        product_id = str(document.get("id")) if isinstance(document, Mapping) else "<no id>"
+        snapshot = (
+            {key: value for key, value in document.items() if key != EMBEDDING_FIELD}
+            if isinstance(document, Mapping)
+            else {"value": repr(document)[:2000]}
+        )
+        record = {
+            # Deterministic id: a redelivered batch overwrites its record instead of adding another.
+            "id": f"{product_id}:{(digest or 'malformed').removeprefix('sha256:')[:16]}",
+            "product_id": product_id,
+            "reason": reason,
+            "content_hash": digest,
+            "etag": document.get("_etag") if isinstance(document, Mapping) else None,
+            "dead_lettered_at": self.clock(),
+            "document": snapshot,
+        }
+        await self.deadletters.upsert(record)
+
+    async def _dead_letter_malformed(self, document: Any, report: BatchReport) -> None:
+        reason = "document is not a JSON object with a string id"
+        await self._write_dead_letter(document, reason, None)
+        report.failed += 1
+        report.failures.append({"id": "<no id>", "reason": reason})
+
+
+def _stored_hash(document: Mapping[str, Any]) -> str | None:
+    info = document.get(EMBEDDING_INFO_FIELD)
+    return info.get("content_hash") if isinstance(info, Mapping) else None
+
+
+def _latest_per_id(documents: Sequence[Any], report: BatchReport) -> list[Any]:
+    """One document per id (the last one delivered); duplicates count as skipped."""
+    latest: dict[str, Any] = {}
+    others: list[Any] = []
+    for document in documents:
+        if isinstance(document, Mapping) and isinstance(document.get("id"), str):
+            if document["id"] in latest:
+                report.skipped += 1
+            latest[document["id"]] = document
+        else:
+            others.append(document)
+    return list(latest.values()) + others
+
+
+async def _bounded_gather(coroutines: list[Any], limit: int) -> None:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(coroutine: Any) -> None:
+        async with semaphore:
+            await coroutine
+
+    await asyncio.gather(*(run(coroutine) for coroutine in coroutines))

@@ -1,0 +1,11 @@
+"""The Function App: registers the blueprints. Nothing else happens at import time."""
+
+import azure.functions as func
+
+from blueprints import embedding, health, products, search
+
+# Function keys guard the API in Azure; `func start` and the local dev host do not ask for them.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (embedding.bp, products.bp, search.bp, health.bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,229 @@
+"""The one interface the product needs from a document container.
+
+Every backend (the embedded SQLite store, Cosmos DB for NoSQL) implements :class:`DocumentContainer` and passes
+the same contract test suite (``tests/contract``), so code above this layer never knows which one it talks to.
+
+Semantics follow Cosmos DB for NoSQL:
+
+* every write gives the document a new ``_etag`` (an opaque string) and ``_ts`` (epoch seconds);
+* documents are addressed by ``(id, partition_key)``; the partition key value is read from the document at the
+  container's ``partition_key_path`` (a top-level field such as ``/id`` or ``/session_id``);
+* conditional writes take ``if_match`` (an ``_etag``) and raise :class:`PreconditionFailedError` when the stored
+  document has a different one;
+* the change feed is "latest version": a changed document appears once, in its newest version, ordered by a
+  monotonic sequence; hard deletes do not appear.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Document = dict[str, Any]
+
+#: Fields the store owns. Callers may read them; writes ignore what a caller puts there.
+SYSTEM_FIELDS = ("_etag", "_ts", "_lsn", "_rid", "_self", "_attachments")
+
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge"]
+
+
+class StoreError(Exception):
+    """Base class of the store's errors."""
+
+
+class NotFoundError(StoreError):
+    """The document (or container) does not exist."""
+
+
+class ConflictError(StoreError):
+    """A create found a document with the same id in the same partition."""
+
+
+class PreconditionFailedError(StoreError):
+    """A conditional write found a different ``_etag`` (HTTP 412 in Cosmos DB) or its filter predicate failed."""
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """One condition on a top-level (or dotted nested) field.
+
+    ``ne`` matches documents where the field is missing too: ``FieldFilter("deleted", "ne", True)`` keeps every
+    document that has not been soft-deleted. Every other operator matches only documents that have the field.
+    """
+
+    field: str
+    op: FilterOp
+    value: str | int | float | bool
+
+
+@dataclass(frozen=True)
+class PatchOperation:
+    """One JSON-patch-like operation, as Cosmos DB's partial document update takes them.
+
+    ``op`` is ``set`` (create or replace), ``replace`` (must exist), ``add``, ``remove`` or ``incr``; ``path`` is a
+    JSON pointer such as ``/embedding`` or ``/embedding_info/status``.
+    """
+
+    op: Literal["set", "replace", "add", "remove", "incr"]
+    path: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class ScoredDocument:
+    """A vector search hit: the document and its cosine similarity to the query (1.0 is identical)."""
+
+    document: Document
+    score: float
+
+
+@dataclass
+class ChangeBatch:
+    """Documents read from the change feed and the checkpoint to resume after them."""
+
+    documents: list[Document]
+    continuation: str | None = None
+    has_more: bool = False
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """Where a container keeps its vectors and how many dimensions they have."""
+
+    path: str = "/embedding"
+    dimensions: int = 384
+    distance: Literal["cosine"] = "cosine"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a container is: its name, partition key path and optional vector policy."""
+
+    name: str
+    partition_key_path: str = "/id"
+    vector: VectorSpec | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DocumentContainer(abc.ABC):
+    """One container of JSON documents. All methods are coroutines; documents are plain dicts."""
+
+    spec: ContainerSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def partition_key_of(self, document: Mapping[str, Any]) -> Any:
+        """The partition key value of ``document`` (the field at the container's partition key path)."""
+        key = self.spec.partition_key_path.lstrip("/")
+        if key not in document:
+            raise ValueError(f"document has no partition key field {key!r}")
+        return document[key]
+
+    @abc.abstractmethod
+    async def read(self, item_id: str, partition_key: Any) -> Document | None:
+        """The stored document, or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    async def create(self, document: Document) -> Document:
+        """Store a new document and return it as stored (with ``_etag``, ``_ts``).
+
+        Raises:
+            ConflictError: a document with this id already exists in the partition.
+        """
+
+    @abc.abstractmethod
+    async def upsert(self, document: Document) -> Document:
+        """Create or fully replace a document; returns it as stored."""
+
+    @abc.abstractmethod
+    async def replace(self, document: Document, *, if_match: str | None = None) -> Document:
+        """Fully replace an existing document.
+
+        Raises:
+            NotFoundError: no such document.
+            PreconditionFailedError: ``if_match`` was given and the stored ``_etag`` differs.
+        """
+
+    @abc.abstractmethod
+    async def patch(
+        self,
+        item_id: str,
+        partition_key: Any,
+        operations: Sequence[PatchOperation],
+        *,
+        if_match: str | None = None,
+        filter_predicate: Sequence[FieldFilter] = (),
+    ) -> Document:
+        """Apply partial-update operations atomically; returns the updated document.
+
+        Raises:
+            NotFoundError: no such document.
+            PreconditionFailedError: the ``_etag`` differs from ``if_match`` or a filter condition is false.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, item_id: str, partition_key: Any, *, if_match: str | None = None) -> None:
+        """Hard-delete a document.
+
+        Raises:
+            NotFoundError: no such document.
+            PreconditionFailedError: ``if_match`` was given and the stored ``_etag`` differs.
+        """
+
+    @abc.abstractmethod
+    async def query(
+        self,
+        filters: Sequence[FieldFilter] = (),
+        *,
+        partition_key: Any = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[Document]:
+        """Documents matching every filter (all of them when there are none), optionally ordered and limited."""
+
+    @abc.abstractmethod
+    async def vector_search(
+        self,
+        vector: Sequence[float],
+        k: int,
+        *,
+        filters: Sequence[FieldFilter] = (),
+        min_score: float | None = None,
+    ) -> list[ScoredDocument]:
+        """The ``k`` documents most similar to ``vector`` (cosine), best first, among those matching ``filters``.
+
+        Documents without a vector of the container's dimensions are never returned.
+
+        Raises:
+            ValueError: the container has no vector policy, or ``vector`` has the wrong number of dimensions.
+        """
+
+    @abc.abstractmethod
+    async def read_changes(
+        self, continuation: str | None, max_items: int, *, from_beginning: bool = True
+    ) -> ChangeBatch:
+        """Read the change feed after ``continuation`` (from the start, or from now, when it is ``None``).
+
+        Each changed document appears once, in its latest version. Pass the returned ``continuation`` to the next
+        call to resume after these documents.
+        """
+
+    async def count(self, filters: Sequence[FieldFilter] = ()) -> int:
+        """How many documents match ``filters``."""
+        return len(await self.query(filters))
+
+
+class DocumentStore(abc.ABC):
+    """A database: a set of named containers, opened on demand and closed together."""
+
+    @abc.abstractmethod
+    async def container(self, spec: ContainerSpec) -> DocumentContainer:
+        """The container described by ``spec``, created if the backend creates containers on demand."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""

@@ -143,12 +143,14 @@ class Settings:
         "name,category_name,description",
         "Product fields joined (in this order) into the text that is embedded. `description` is required.",
     )
-    EMBED_BATCH_SIZE: int = _setting(64, _int_between(1, 2048), "64", "Most texts in one embedding request.")
+    EMBED_BATCH_SIZE: int = _setting(
+        64, _int_between(1, 2048), "64", "Most texts in one embedding request (the backend's own cap applies too)."
+    )
     EMBED_MAX_ATTEMPTS: int = _setting(
         6,
         _int_between(1, 20),
         "6",
-        "Attempts per embedding batch before the trigger invocation fails (and is redelivered).",
+        "Attempts per embedding batch before the invocation fails (and is redelivered).",
     )
     EMBED_MAX_TOTAL_WAIT_SECONDS: float = _setting(
         120.0, _float_between(0, 3600), "120", "Longest time one batch keeps retrying before the invocation fails."
@@ -188,7 +190,13 @@ class Settings:
         rows = []
         for item in fields(cls):
             default = item.default
-            shown = ",".join(default) if isinstance(default, tuple) else str(default)
+            shown = (
+                ",".join(default)
+                if isinstance(default, tuple)
+                else str(default).lower()
+                if isinstance(default, bool)
+                else str(default)
+            )
             rows.append((item.name, shown, item.metadata["doc"]))
         return rows
 

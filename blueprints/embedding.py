@@ -23,7 +23,7 @@ bp = func.Blueprint()
     create_lease_container_if_not_exists=binding_flag("COSMOS_CREATE_LEASE_CONTAINER", False),
     max_items_per_invocation=100,
     feed_poll_delay=1000,
-    start_from_beginning=True,
+    start_from_beginning=True,  # type: ignore[arg-type]  # azure-functions 1.26 annotates it as a time
 )
 async def embed_changed_products(documents: func.DocumentList) -> None:
     """Embed the changed products of one change-feed batch and write the vectors back."""

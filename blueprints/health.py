@@ -21,10 +21,12 @@ async def _health(req: func.HttpRequest, services: Services) -> func.HttpRespons
         {
             "status": "ok",
             "store": str(settings.STORE_BACKEND),
+            "pipeline": services.pipeline_totals.counts(),
             "embedding": {
                 "backend": str(settings.EMBEDDING_BACKEND),
                 "model": services.embedder.model_id,
                 "dimensions": services.embedder.dimensions,
+                "requests_sent": services.embedder.requests_sent,
             },
         }
     )

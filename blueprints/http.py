@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import azure.functions as func
@@ -116,3 +117,34 @@ def flag(req: func.HttpRequest, name: str) -> bool:
     if raw in ("1", "true", "yes"):
         return True
     raise ValidationError(f"{name} must be true or false", field=name)
+
+
+#: Set (to "1") by the local dev host, which can send a body while it is produced. The Functions host cannot do so
+#: for a ``func.HttpResponse`` (true streaming there needs the FastAPI extension; see the README), so there the
+#: same events are sent in one body.
+STREAMING_ENV = "DEVHOST_HTTP_STREAMING"
+
+
+class StreamingHttpResponse(func.HttpResponse):
+    """A response whose body is produced piece by piece; the dev host sends each piece as it comes."""
+
+    def __init__(self, body_stream: AsyncIterator[bytes], *, mimetype: str, headers: dict[str, str]) -> None:
+        super().__init__(b"", status_code=200, mimetype=mimetype, charset="utf-8", headers=headers)
+        self.body_stream = body_stream
+
+
+async def streaming_response(
+    body_stream: AsyncIterator[bytes], *, mimetype: str = "text/event-stream"
+) -> func.HttpResponse:
+    """Stream where the host can, else the same bytes in one response (clients parse both alike)."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if os.environ.get(STREAMING_ENV) == "1":
+        return StreamingHttpResponse(body_stream, mimetype=mimetype, headers=headers)
+    body = b"".join([chunk async for chunk in body_stream])
+    return func.HttpResponse(body, status_code=200, mimetype=mimetype, charset="utf-8", headers=headers)
+
+
+def sse_event(data: object, event: str | None = None) -> bytes:
+    """One server-sent event with a JSON payload."""
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()

@@ -107,16 +107,24 @@ class ProductSearch:
         self.embedder = embedder
 
     async def search(self, query: str, k: int, filters: SearchFilters | None = None) -> SearchResult:
+        """The ``k`` live products nearest in meaning to ``query``."""
         started = time.perf_counter()
         [vector] = await self.embedder.embed([query])
-        embedded = time.perf_counter()
+        embed_ms = _ms(time.perf_counter() - started)
+        hits, search_ms = await self.search_vector(vector, k, filters)
+        return SearchResult(hits, embed_ms, search_ms)
+
+    async def search_vector(
+        self, vector: list[float], k: int, filters: SearchFilters | None = None
+    ) -> tuple[list[SearchHit], float]:
+        """The ``k`` live products nearest to an already embedded query, and the milliseconds it took."""
+        started = time.perf_counter()
         scored = await self.products.vector_search(vector, k, filters=(filters or SearchFilters()).to_field_filters())
-        finished = time.perf_counter()
         hits = [
             SearchHit({key: value for key, value in hit.document.items() if key != EMBEDDING_FIELD}, hit.score)
             for hit in scored
         ]
-        return SearchResult(hits, _ms(embedded - started), _ms(finished - embedded))
+        return hits, _ms(time.perf_counter() - started)
 
 
 def _ms(seconds: float) -> float:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from catalog.model import expected_hash
 from catalog.products import ProductCatalog
 from catalog.search import ProductSearch
-from catalog.settings import EmbeddingBackend, Settings, StoreBackend, load_settings
+from catalog.settings import ChatBackend, EmbeddingBackend, Settings, StoreBackend, load_settings
+from chat.cache import SemanticCache
+from chat.history import ChatHistory
+from chat.models import ChatModel, ExtractiveChatModel
+from chat.service import ChatLimits, ChatService
 from embedding.base import Embedder, RetryPolicy
-from embedding.pipeline import EmbeddingPipeline
+from embedding.pipeline import BatchReport, EmbeddingPipeline
 from store.base import ContainerSpec, DocumentContainer, DocumentStore, VectorSpec
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,9 @@ class Services:
     settings: Settings
     store: DocumentStore
     embedder: Embedder
+    chat_model: ChatModel
+    #: What the change-feed pipeline has done since this process started (shown by /api/health).
+    pipeline_totals: BatchReport = field(default_factory=BatchReport)
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
 
     def container_specs(self) -> dict[str, ContainerSpec]:
@@ -35,6 +45,8 @@ class Services:
             ContainerSpec(s.COSMOS_PRODUCTS_CONTAINER, "/id", vector),
             ContainerSpec(s.COSMOS_LEASES_CONTAINER, "/id"),
             ContainerSpec(s.COSMOS_DEADLETTER_CONTAINER, "/product_id"),
+            ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector),
+            ContainerSpec(s.COSMOS_HISTORY_CONTAINER, "/session_id"),
         ]
         return {spec.name: spec for spec in specs}
 
@@ -64,10 +76,45 @@ class Services:
     async def embedding_pipeline(self) -> EmbeddingPipeline:
         """The change-feed pipeline over the products and dead-letter containers."""
         return EmbeddingPipeline(
-            await self.products(), await self.deadletters(), self.embedder, self.settings.EMBED_FIELDS
+            await self.products(),
+            await self.deadletters(),
+            self.embedder,
+            self.settings.EMBED_FIELDS,
+            totals=self.pipeline_totals,
+        )
+
+    def content_hash(self, product: Mapping[str, Any]) -> str:
+        """The hash a product's current text has under the configured model (what cached answers remember)."""
+        return expected_hash(product, self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions)
+
+    @property
+    def chat_limits(self) -> ChatLimits:
+        s = self.settings
+        return ChatLimits(s.CHAT_MAX_MESSAGE_CHARS, s.CHAT_DEFAULT_K, s.CHAT_MAX_K, s.CHAT_MAX_MESSAGES)
+
+    async def chat(self) -> ChatService:
+        """The RAG chat over products, the semantic cache and the session history."""
+        s = self.settings
+        products = await self.products()
+        cache = SemanticCache(
+            await self.container_named(s.COSMOS_CACHE_CONTAINER),
+            products,
+            threshold=s.CHAT_CACHE_THRESHOLD,
+            ttl_seconds=s.CHAT_CACHE_TTL_SECONDS,
+            content_hash=self.content_hash,
+        )
+        return ChatService(
+            embedder=self.embedder,
+            search=ProductSearch(products, self.embedder),
+            cache=cache,
+            history=ChatHistory(await self.container_named(s.COSMOS_HISTORY_CONTAINER), s.CHAT_HISTORY_MAX_TURNS),
+            model=self.chat_model,
+            content_hash=self.content_hash,
+            history_token_budget=s.CHAT_HISTORY_TOKEN_BUDGET,
         )
 
     async def close(self) -> None:
+        await self.chat_model.close()
         await self.embedder.close()
         await self.store.close()
 
@@ -91,7 +138,7 @@ def build_embedder(settings: Settings) -> Embedder:
     elif settings.EMBEDDING_BACKEND is EmbeddingBackend.DETERMINISTIC:
         from embedding.deterministic import DeterministicEmbedder
 
-        embedder = DeterministicEmbedder()
+        embedder = DeterministicEmbedder(delay=settings.TEST_EMBED_DELAY_MS / 1000)
     else:
         raise NotImplementedError(
             f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND} is not available yet; use EMBEDDING_BACKEND=local"
@@ -103,8 +150,28 @@ def build_embedder(settings: Settings) -> Embedder:
     return embedder
 
 
+def build_chat_model(settings: Settings) -> ChatModel:
+    """The chat model the settings choose; its client is created here, once."""
+    if settings.CHAT_BACKEND is ChatBackend.EXTRACTIVE:
+        return ExtractiveChatModel()
+    from openai import AsyncOpenAI
+
+    from chat.openai_chat import OpenAIChatModel
+
+    if settings.CHAT_BACKEND is ChatBackend.OPENAI:
+        # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
+        client = AsyncOpenAI(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY or "unused")
+        return OpenAIChatModel(client, settings.CHAT_MODEL, max_tokens=settings.CHAT_MAX_TOKENS)
+    raise NotImplementedError("CHAT_BACKEND=azure-openai is not available yet; use extractive or openai")
+
+
 def build_services(settings: Settings) -> Services:
-    return Services(settings=settings, store=build_store(settings), embedder=build_embedder(settings))
+    return Services(
+        settings=settings,
+        store=build_store(settings),
+        embedder=build_embedder(settings),
+        chat_model=build_chat_model(settings),
+    )
 
 
 _services: Services | None = None

@@ -30,6 +30,12 @@ class EmbeddingBackend(StrEnum):
     DETERMINISTIC = "deterministic"
 
 
+class ChatBackend(StrEnum):
+    EXTRACTIVE = "extractive"
+    OPENAI = "openai"
+    AZURE_OPENAI = "azure-openai"
+
+
 class CosmosAuth(StrEnum):
     IDENTITY = "identity"
     KEY = "key"
@@ -175,6 +181,52 @@ class Settings:
     EMBEDDING_DIMENSIONS: int = _setting(
         0, _int_between(0, 4096), "1536", "Vector size for the OpenAI backends; 0 uses the model's default."
     )
+    TEST_EMBED_DELAY_MS: int = _setting(
+        0,
+        _int_between(0, 600_000),
+        "0",
+        "Tests only: milliseconds every `deterministic` embedding call takes (a slow model on demand).",
+    )
+    CHAT_BACKEND: ChatBackend = _setting(
+        ChatBackend.EXTRACTIVE,
+        _enum(ChatBackend),
+        "extractive",
+        "Who writes chat answers: `extractive` (offline: the cited products, no language model), `openai` "
+        "(any OpenAI-compatible endpoint at OPENAI_BASE_URL) or `azure-openai`.",
+    )
+    CHAT_MODEL: str = _setting("gpt-4o", _str, "llama3.1", "Chat model name for CHAT_BACKEND=openai.")
+    AZURE_OPENAI_CHAT_DEPLOYMENT: str = _setting("gpt-4o", _str, "gpt-4o", "Chat deployment for azure-openai.")
+    CHAT_MAX_TOKENS: int = _setting(600, _int_between(16, 16_000), "600", "Longest answer the chat model may write.")
+    CHAT_CACHE_THRESHOLD: float = _setting(
+        0.92,
+        _float_between(0.5, 1.0),
+        "0.92",
+        "Least cosine similarity between two standalone questions for the semantic cache to serve an answer.",
+    )
+    CHAT_CACHE_TTL_SECONDS: int = _setting(
+        86_400, _int_between(1, 30 * 86_400), "86400", "How long a cached answer may be served."
+    )
+    CHAT_HISTORY_MAX_TURNS: int = _setting(
+        20, _int_between(1, 1000), "20", "Turns kept per chat session; older ones are deleted."
+    )
+    CHAT_HISTORY_TOKEN_BUDGET: int = _setting(
+        2000, _int_between(0, 100_000), "2000", "Most tokens of history sent to the model; oldest turns dropped first."
+    )
+    CHAT_MAX_MESSAGE_CHARS: int = _setting(
+        2000, _int_between(1, 100_000), "2000", "Longest chat message accepted (400 above)."
+    )
+    CHAT_DEFAULT_K: int = _setting(5, _int_between(1, 50), "5", "Products retrieved for a chat answer.")
+    CHAT_MAX_K: int = _setting(20, _int_between(1, 50), "20", "Largest `k` a chat request may ask for (400 above).")
+    CHAT_MAX_MESSAGES: int = _setting(
+        50, _int_between(1, 1000), "50", "Most messages one `/api/v1/chat/completions` request may carry (400 above)."
+    )
+    CHAT_USER_HEADER: str = _setting(
+        "X-User-Id",
+        _str,
+        "X-User-Id",
+        "Request header naming the user/tenant whose semantic-cache scope a chat uses (Easy Auth's "
+        "X-MS-CLIENT-PRINCIPAL-ID wins when present).",
+    )
     SEARCH_DEFAULT_K: int = _setting(5, _int_between(1, 50), "5", "Results returned when a search names no `k`.")
     SEARCH_MAX_K: int = _setting(50, _int_between(1, 1000), "50", "Largest `k` a search may ask for.")
     MAX_REQUEST_BYTES: int = _setting(
@@ -210,6 +262,12 @@ class Settings:
             _require(self, "AZURE_OPENAI_ENDPOINT")
         if self.EMBEDDING_BACKEND is EmbeddingBackend.OPENAI:
             _require(self, "OPENAI_BASE_URL")
+        if self.CHAT_BACKEND is ChatBackend.AZURE_OPENAI:
+            _require(self, "AZURE_OPENAI_ENDPOINT")
+        if self.CHAT_BACKEND is ChatBackend.OPENAI:
+            _require(self, "OPENAI_BASE_URL")
+        if self.CHAT_DEFAULT_K > self.CHAT_MAX_K:
+            raise SettingsError(f"CHAT_DEFAULT_K must not exceed CHAT_MAX_K ({self.CHAT_MAX_K}); example: 5")
         if self.SEARCH_DEFAULT_K > self.SEARCH_MAX_K:
             raise SettingsError(f"SEARCH_DEFAULT_K must not exceed SEARCH_MAX_K ({self.SEARCH_MAX_K}); example: 5")
         if "description" not in self.EMBED_FIELDS:
@@ -225,7 +283,8 @@ def _require(settings: Settings, key: str) -> None:
         example = next(item.metadata["example"] for item in fields(Settings) if item.name == key)
         raise SettingsError(
             f"{key} is required with STORE_BACKEND={settings.STORE_BACKEND} "
-            f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND}; example: {key}={example}"
+            f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND} CHAT_BACKEND={settings.CHAT_BACKEND}; "
+            f"example: {key}={example}"
         )
 
 

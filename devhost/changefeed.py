@@ -92,7 +92,8 @@ class CosmosTriggerBinding:
             lease_container_name=resolve_binding_expression(
                 str(binding.get("leaseContainerName") or DEFAULT_LEASE_CONTAINER), environ
             ),
-            lease_id=resolve_binding_expression(str(binding.get("leaseContainerPrefix") or ""), environ) + function_name,
+            lease_id=resolve_binding_expression(str(binding.get("leaseContainerPrefix") or ""), environ)
+            + function_name,
             max_items=max_items,
             feed_poll_delay=poll_delay_ms / 1000,
             start_from_beginning=bool(binding.get("startFromBeginning", False)),

@@ -135,7 +135,7 @@ class FunctionInvoker:
         name: the function's name.
         user_function: ``fn.get_user_function()``.
         argument_name: the trigger binding's ``name`` (the parameter that receives the trigger input).
-        executor: the thread pool for synchronous functions.
+        executor: the thread pool for synchronous functions (``None``: the loop's default executor).
         function_directory: reported as ``context.function_directory``.
     """
 
@@ -144,7 +144,7 @@ class FunctionInvoker:
         name: str,
         user_function: Callable[..., Any],
         argument_name: str,
-        executor: ThreadPoolExecutor,
+        executor: ThreadPoolExecutor | None,
         function_directory: str,
     ) -> None:
         self.name = name

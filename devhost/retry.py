@@ -17,7 +17,10 @@ from typing import Any, Literal
 FOREVER = -1
 
 # .NET TimeSpan "c" format: [-][d.]hh:mm[:ss[.fffffff]], or a bare number of days.
-_TIMESPAN = re.compile(r"(?:(?P<days>\d+)\.)?(?P<hours>\d{1,2}):(?P<minutes>\d{1,2})(?::(?P<seconds>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?)?")
+_TIMESPAN = re.compile(
+    r"(?:(?P<days>\d+)\.)?(?P<hours>\d{1,2}):(?P<minutes>\d{1,2})"
+    r"(?::(?P<seconds>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?)?"
+)
 
 #: The host's randomisation of exponential backoff: each step is 0.8x to 1.2x of the doubled interval.
 RANDOMIZATION_FACTOR = 0.2
@@ -82,7 +85,9 @@ class RetryPolicy:
         try:
             count = int(raw_count)
         except ValueError:
-            raise RetryPolicyError(f"{where} max_retry_count={raw_count!r} is not an integer; example: 5 (or -1)") from None
+            raise RetryPolicyError(
+                f"{where} max_retry_count={raw_count!r} is not an integer; example: 5 (or -1 for forever)"
+            ) from None
         if count < FOREVER:
             raise RetryPolicyError(f"{where} max_retry_count={count} must be -1 (forever) or at least 0")
 

@@ -252,10 +252,10 @@ class RouteTemplate:
             self.parameters.extend(params)
             whole = params[0] if len(parts) == 1 and params else None
             if whole is not None and whole.catch_all and index != len(segments) - 1:
-                raise RouteTemplateError(f"route {self.template!r}: catch-all {{*{whole.name}}} must be the last segment")
+                raise RouteTemplateError(f"route {self.template!r}: catch-all {{*{whole.name}}} must come last")
             if open_optionals and (whole is None or not whole.optional):
                 raise RouteTemplateError(
-                    f"route {self.template!r}: segment {segment!r} follows an optional parameter, so it must be optional"
+                    f"route {self.template!r}: segment {segment!r} follows an optional parameter, so must be optional"
                 )
             if whole is not None:
                 group = f"(?P<{self._group(whole)}>{'.*' if whole.catch_all else '[^/]+'})"

@@ -57,9 +57,17 @@ class BatchReport:
     duration_ms: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
 
+    def add(self, other: BatchReport) -> None:
+        """Fold another report's counts into this one (running totals since the process started)."""
+        for name in ("seen", "skipped", "embedded", "failed", "conflicts", "truncated", "embed_requests"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.duration_ms = round(self.duration_ms + other.duration_ms, 1)
+
+    def counts(self) -> dict[str, float]:
+        return {key: value for key, value in asdict(self).items() if key != "failures"}
+
     def log_line(self) -> str:
-        summary = {key: value for key, value in asdict(self).items() if key != "failures"}
-        return json.dumps({"event": "embedding_batch", **summary}, separators=(",", ":"))
+        return json.dumps({"event": "embedding_batch", **self.counts()}, separators=(",", ":"))
 
 
 @dataclass
@@ -80,6 +88,7 @@ class EmbeddingPipeline:
         embedder: makes the vectors.
         fields: product fields that make up the embedded text (see :func:`catalog.model.embedding_text`).
         clock: returns the ``embedded_at`` timestamp.
+        totals: a report every batch's counts are added to.
     """
 
     def __init__(
@@ -89,12 +98,14 @@ class EmbeddingPipeline:
         embedder: Embedder,
         fields: Sequence[str],
         clock: Callable[[], str] = utc_timestamp,
+        totals: BatchReport | None = None,
     ) -> None:
         self.products = products
         self.deadletters = deadletters
         self.embedder = embedder
         self.fields = tuple(fields)
         self.clock = clock
+        self.totals = totals
 
     async def embed_changed_products(self, documents: Sequence[Any]) -> BatchReport:
         """Embed the documents of one change-feed batch that need it and write their vectors back.
@@ -141,6 +152,8 @@ class EmbeddingPipeline:
 
         report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(report.log_line())
+        if self.totals is not None:
+            self.totals.add(report)
         return report
 
     def _current_hash(self, document: Mapping[str, Any], *, failed: bool) -> str:

@@ -1,0 +1,96 @@
+"""Per-session chat history: one document per turn, partitioned by session id."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.model import utc_timestamp
+from store.base import DocumentContainer, FieldFilter, NotFoundError
+
+
+@dataclass
+class Turn:
+    """One question and its answer."""
+
+    session_id: str
+    message: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    cached: bool = False
+    created_at: str = field(default_factory=utc_timestamp)
+    # Nanoseconds since the epoch: orders turns even when two land in the same millisecond.
+    sequence: int = field(default_factory=time.time_ns)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "sequence": self.sequence,
+            "created_at": self.created_at,
+            "message": self.message,
+            "question": self.question,
+            "answer": self.answer,
+            "citations": self.citations,
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Turn:
+        return cls(
+            session_id=document["session_id"],
+            message=document["message"],
+            question=document.get("question", document["message"]),
+            answer=document["answer"],
+            citations=list(document.get("citations") or []),
+            cached=bool(document.get("cached")),
+            created_at=document["created_at"],
+            sequence=int(document["sequence"]),
+            id=document["id"],
+        )
+
+    def as_messages(self) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.message}, {"role": "assistant", "content": self.answer}]
+
+
+class ChatHistory:
+    """Turns of each session, oldest first.
+
+    Args:
+        container: the history container (partition key ``/session_id``).
+        max_turns: turns kept per session; older ones are deleted when a new one is added.
+    """
+
+    def __init__(self, container: DocumentContainer, max_turns: int) -> None:
+        self.container = container
+        self.max_turns = max_turns
+
+    async def load(self, session_id: str) -> list[Turn]:
+        documents = await self.container.query(
+            [FieldFilter("session_id", "eq", session_id)], partition_key=session_id, order_by="sequence"
+        )
+        # Partition key filters are advisory on some servers: the session filter above is what scopes the result.
+        return [Turn.from_document(document) for document in documents]
+
+    async def append(self, turn: Turn, earlier: list[Turn]) -> None:
+        """Store ``turn``; ``earlier`` (the turns loaded for this request) beyond ``max_turns`` are deleted."""
+        await self.container.create(turn.to_document())
+        for old in earlier[: max(0, len(earlier) + 1 - self.max_turns)]:
+            await self._delete(old)
+
+    async def forget(self, session_id: str) -> int:
+        """Delete every turn of the session; returns how many there were."""
+        turns = await self.load(session_id)
+        for turn in turns:
+            await self._delete(turn)
+        return len(turns)
+
+    async def _delete(self, turn: Turn) -> None:
+        try:
+            await self.container.delete(turn.id, turn.session_id)
+        except NotFoundError:
+            pass  # a concurrent request trimmed it first

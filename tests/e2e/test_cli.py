@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import re
-import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.hosting import RunningHost, host_env, start_host
 
 # A stand-in for function_app.py with the same routes the CLI talks to, so these tests do not depend on a
 # store or an embedding model.
@@ -57,10 +52,7 @@ def search(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"STORE_BACKEND", "EMBEDDING_BACKEND"}}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
+    return host_env(**extra)
 
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -72,42 +64,6 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=60,
     )
-
-
-@dataclass
-class RunningHost:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    banner: str
-
-
-def start_host(app_dir: Path, *args: str) -> RunningHost:
-    """Start ``run --port 0`` in ``app_dir`` and wait for its banner (stdout read unbuffered, so select is honest)."""
-    log_path = app_dir / "host.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "run", "--port", "0", *args],
-            cwd=app_dir,
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-    assert process.stdout is not None
-    output = b""
-    deadline = time.monotonic() + 30
-    while b"Press Ctrl+C to stop." not in output:
-        ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
-        if not ready:
-            process.kill()
-            pytest.fail(f"the host did not start in time; stdout so far:\n{output.decode()}")
-        chunk = os.read(process.stdout.fileno(), 65536)
-        if not chunk:
-            pytest.fail(f"the host exited with {process.wait()}:\n{output.decode()}\n{log_path.read_text()}")
-        output += chunk
-    banner = output.decode()
-    found = re.search(r"on (http://127\.0\.0\.1:\d+)", banner)
-    assert found, banner
-    return RunningHost(process, found.group(1), banner)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +141,7 @@ def test_ctrl_c_and_sigterm_stop_the_host_cleanly(app_dir: Path, signum: signal.
     code = host.process.wait(timeout=30)
 
     assert code == 0
-    assert "Traceback" not in (app_dir / "host.log").read_text()
+    assert "Traceback" not in host.log_path.read_text()
 
 
 def test_load_posts_chunks_and_reports_the_counts(tiny_host: RunningHost, tmp_path: Path) -> None:

@@ -66,7 +66,10 @@ async def test_text_without_words_is_the_unit_vector_on_bucket_zero(text: str) -
 
 
 def test_vectors_do_not_depend_on_the_process_hash_seed() -> None:
-    script = "import json; from embedding.deterministic import DeterministicEmbedder as E; print(json.dumps(E().vector('headlamp with red light')))"
+    script = (
+        "import json; from embedding.deterministic import DeterministicEmbedder as E; "
+        "print(json.dumps(E().vector('headlamp with red light')))"
+    )
     outputs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO_ROOT)}

@@ -103,7 +103,7 @@ def test_truncated_text_is_a_prefix_that_fits(embedder: OnnxEmbedder) -> None:
     for text in (LONG_TEXT, "Grüße aus Köln, naïve café! 東京 " * 200, "unbelievably " * 300):
         cut = embedder.truncate_to_tokens(text, 256)
         assert text.startswith(cut)
-        assert 250 <= embedder.count_tokens(cut) <= 256
+        assert embedder.count_tokens(cut) == 256  # the longest prefix that fits, not a conservative one
     assert embedder.truncate_to_tokens(SADDLE, 256) == SADDLE
     assert embedder.truncate_to_tokens(SADDLE, 2) == ""
 
@@ -125,7 +125,7 @@ async def test_inference_does_not_block_the_event_loop(embedder: OnnxEmbedder) -
 
     ticker = asyncio.create_task(tick())
     try:
-        await embedder.embed_batch([LONG_TEXT] * 16)
+        await embedder.embed_batch([LONG_TEXT] * 8)
     finally:
         ticker.cancel()
     assert ticks >= 5
@@ -144,9 +144,7 @@ async def test_close_then_reuse_reloads() -> None:
     await embedder.close()
 
 
-async def test_custom_model_dir_reads_dimensions_and_names_the_model(
-    model_copy: Path, embedder: OnnxEmbedder
-) -> None:
+async def test_custom_model_dir_reads_dimensions_and_names_the_model(model_copy: Path, embedder: OnnxEmbedder) -> None:
     (model_copy / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
     custom = OnnxEmbedder(model_dir=model_copy)
     assert (custom.model_id, custom.dimensions, custom.max_input_tokens) == ("my-minilm", 384, 128)

@@ -45,9 +45,7 @@ def pipeline_seen(host: RunningHost, count: int) -> bool:
 @pytest.fixture
 def slow_host(tmp_path: Path) -> Iterator[RunningHost]:
     """The app with the deterministic model taking 3 s per call, so a write can land during an embedding."""
-    env = host_env(
-        EMBEDDING_BACKEND="deterministic", TEST_EMBED_DELAY_MS="3000", LOCAL_DATA_DIR=str(tmp_path / "data")
-    )
+    env = host_env(EMBEDDING_BACKEND="deterministic", TEST_EMBED_DELAY_MS="3000", LOCAL_DATA_DIR=str(tmp_path / "data"))
     host = start_host(REPO, env=env)
     yield host
     assert host.stop() == 0
@@ -84,9 +82,10 @@ def test_an_edit_costs_exactly_one_embedding_call_and_the_write_back_none(fast_h
     assert after["embedding"]["requests_sent"] == before["embedding"]["requests_sent"] + 1
     assert after["pipeline"]["embedded"] == 2
     assert after["pipeline"]["seen"] == 4  # nothing more arrived: the second write-back triggered nothing
-    assert "titanium" in fast_host.get("/api/search", params={"q": "titanium kettle", "k": 1}).json()["results"][0][
-        "description"
-    ]
+    assert (
+        "titanium"
+        in fast_host.get("/api/search", params={"q": "titanium kettle", "k": 1}).json()["results"][0]["description"]
+    )
 
 
 def test_a_concurrent_edit_during_embedding_is_not_overwritten(slow_host: RunningHost) -> None:

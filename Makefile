@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test lint typecheck unit install clean
+.PHONY: run test lint typecheck install browser clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Browser tests drive Debian's chromium through Playwright (never a downloaded browser build).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed (sudo apt-get install chromium): browser tests will be skipped"; fi
 
 ## Run the product on the embedded default: SQLite store + local MiniLM model, sample catalog, http://$(HOST):$(PORT)
 run: $(STAMP)
@@ -30,7 +38,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 ## Lint, type-check and run the whole suite.
-test: $(STAMP) lint typecheck
+test: $(STAMP) browser lint typecheck
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from blueprints.http import handle, json_response, read_json, route_param, sse_event, streaming_response
-from catalog.errors import ProductNotFoundError, ValidationError
+from catalog.errors import ClientError, ProductNotFoundError, ValidationError
 from catalog.services import Services
 from chat.service import ChatEvent, ChatRequest, ChatService, validate_session_id
 
@@ -106,6 +106,15 @@ async def chat_completions(req: func.HttpRequest) -> func.HttpResponse:
 
 async def _chat_completions(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """The OpenAI chat-completions wire format over the same RAG flow, so any OpenAI client can use the catalog."""
+    try:
+        return await _openai_completion(req, services)
+    except ClientError as error:
+        # OpenAI's error shape, so SDKs show the message and the parameter.
+        problem = {"message": error.message, "type": "invalid_request_error", "param": error.field, "code": None}
+        return json_response({"error": problem}, status=error.status)
+
+
+async def _openai_completion(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     body = read_json(req, services)
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object", field="body")

@@ -198,10 +198,11 @@ class Settings:
     AZURE_OPENAI_CHAT_DEPLOYMENT: str = _setting("gpt-4o", _str, "gpt-4o", "Chat deployment for azure-openai.")
     CHAT_MAX_TOKENS: int = _setting(600, _int_between(16, 16_000), "600", "Longest answer the chat model may write.")
     CHAT_CACHE_THRESHOLD: float = _setting(
-        0.92,
+        0.90,
         _float_between(0.5, 1.0),
-        "0.92",
-        "Least cosine similarity between two standalone questions for the semantic cache to serve an answer.",
+        "0.90",
+        "Least cosine similarity between two standalone questions for the semantic cache to serve an answer "
+        "(0.90: the lowest that served no near-miss question in docs/cache-threshold.md).",
     )
     CHAT_CACHE_TTL_SECONDS: int = _setting(
         86_400, _int_between(1, 30 * 86_400), "86400", "How long a cached answer may be served."

@@ -262,6 +262,7 @@ class LocalFunctionsHost:
         self.run_triggers = run_triggers
         self.shutdown_timeout = shutdown_timeout
         self.home_route = home_route
+        self._streaming_env_before: str | None = None
         self._services = services
         self._max_request_bytes = max_request_bytes
         self._functions = list(functions) if functions is not None else indexed_functions(app)
@@ -381,6 +382,7 @@ class LocalFunctionsHost:
         if self._runner is not None:
             raise HostError("the host is already running")
         # Tells the app's HTTP glue that this host sends bodies as they are produced (server-sent events).
+        self._streaming_env_before = os.environ.get(STREAMING_ENV)
         os.environ[STREAMING_ENV] = "1"
         if self._max_request_bytes is None:
             settings = self._services.settings if self._services else load_settings()
@@ -395,6 +397,9 @@ class LocalFunctionsHost:
             route.invoker.executor = self._executor
         if self.run_triggers:
             self.triggers = await self._build_triggers()
+        if self._services is not None:
+            # Load the model before the first request does, so no user waits for it.
+            await asyncio.to_thread(self._services.embedder.warm_up)
         try:
             await self._start_http()
         except BaseException:
@@ -471,6 +476,10 @@ class LocalFunctionsHost:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self._port = None
+        if self._streaming_env_before is None:
+            os.environ.pop(STREAMING_ENV, None)
+        else:
+            os.environ[STREAMING_ENV] = self._streaming_env_before
         log.info("host stopped")
 
     async def __aenter__(self) -> LocalFunctionsHost:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class RetryPolicy:
 
 
 class _wait_retry_after(wait_base):
-    """Wait what the server asked for (capped), or the exponential backoff when it asked for nothing longer."""
+    """Wait the exponential backoff, or longer when the server asked for longer (its ``Retry-After``, capped)."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
@@ -68,7 +68,7 @@ class _wait_retry_after(wait_base):
         asked = getattr(error, "retry_after", None)
         if asked is None:
             return backoff
-        return min(max(float(asked), 0.0), self.policy.max_wait)
+        return max(backoff, min(max(float(asked), 0.0), self.policy.max_wait))
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Embedder(abc.ABC):
         cut = self.truncate_to_tokens(text, self.max_input_tokens)
         return PreparedText(cut, self.max_input_tokens, True)
 
-    def batches(self, prepared: Sequence[PreparedText]) -> Iterator[list[int]]:
+    def plan_batches(self, prepared: Sequence[PreparedText]) -> Iterator[list[int]]:
         """Indices of ``prepared`` grouped into batches within :attr:`max_batch_size` and :attr:`max_batch_tokens`."""
         batch: list[int] = []
         batch_tokens = 0
@@ -151,7 +151,7 @@ class Embedder(abc.ABC):
     async def embed_prepared(self, prepared: Sequence[PreparedText]) -> list[list[float]]:
         """Like :meth:`embed` for texts already passed through :meth:`prepare`."""
         vectors: list[list[float]] = [[] for _ in prepared]
-        for indices in self.batches(prepared):
+        for indices in self.plan_batches(prepared):
             batch_vectors = await self._embed_with_retry([prepared[i].text for i in indices])
             if len(batch_vectors) != len(indices):
                 raise EmbeddingError(f"{self.model_id} returned {len(batch_vectors)} vectors for {len(indices)} texts")
@@ -167,7 +167,8 @@ class Embedder(abc.ABC):
         policy = self.retry_policy
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientEmbeddingError),
-            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_wait),
+            # stop_before_delay: never start a wait that would end past the total budget.
+            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_wait),
             wait=_wait_retry_after(policy),
             before_sleep=_log_retry,
             reraise=True,
@@ -177,6 +178,9 @@ class Embedder(abc.ABC):
                 self.requests_sent += 1
                 return await self.embed_batch(texts)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Load what the first call would (a model file, a tokenizer) now; blocking."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and sessions."""

@@ -8,16 +8,14 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import function_app
 from catalog.services import Services, set_services
-
-_FUNCTIONS = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+from tests.app_functions import app_functions
 
 
 @pytest.fixture(scope="session")
 def functions() -> dict[str, Any]:
-    """The app's functions by name (``get_functions()`` may run once per app instance, so once per session)."""
-    return _FUNCTIONS
+    """The app's functions by name."""
+    return {fn.get_function_name(): fn for fn in app_functions()}
 
 
 @pytest.fixture

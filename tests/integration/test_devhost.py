@@ -22,6 +22,7 @@ import pytest
 
 from catalog.services import Services
 from catalog.settings import load_settings
+from chat.models import ExtractiveChatModel
 from devhost.cli import load_direct, serve
 from devhost.host import HostError, LocalFunctionsHost
 from embedding.base import Embedder
@@ -178,7 +179,10 @@ def app_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     settings = load_settings({"STORE_BACKEND": "local", "LOCAL_DATA_DIR": str(tmp_path)})
     built = Services(
-        settings=settings, store=SqliteDocumentStore(tmp_path / "catalog.sqlite3"), embedder=_UnusedEmbedder()
+        settings=settings,
+        store=SqliteDocumentStore(tmp_path / "catalog.sqlite3"),
+        embedder=_UnusedEmbedder(),
+        chat_model=ExtractiveChatModel(),
     )
     yield built
     await built.close()

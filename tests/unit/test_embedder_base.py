@@ -96,13 +96,15 @@ async def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     assert len(embedder.failures) == 2
 
 
-async def test_gives_up_once_the_total_wait_is_spent() -> None:
-    policy = RetryPolicy(max_attempts=10, initial_wait=0.01, max_wait=5.0, max_total_wait=0.1)
-    failures = [TransientEmbeddingError("429", retry_after=0.15) for _ in range(5)]
+async def test_gives_up_rather_than_wait_past_the_total_budget() -> None:
+    policy = RetryPolicy(max_attempts=10, initial_wait=0.01, max_wait=5.0, max_total_wait=0.5)
+    failures = [TransientEmbeddingError("429", retry_after=0.2) for _ in range(5)]
     embedder = DeterministicEmbedder(failures=failures, retry_policy=policy)
     with pytest.raises(TransientEmbeddingError):
         await embedder.embed(["tent"])
-    assert embedder.calls == 2
+    # Waits of 0.2 s: after two of them a third would end past 0.5 s, so the third attempt is the last.
+    assert embedder.calls == 3
+    assert embedder.call_times[-1] - embedder.call_times[0] < 0.5
 
 
 async def test_permanent_error_is_not_retried() -> None:

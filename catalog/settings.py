@@ -36,6 +36,12 @@ class ChatBackend(StrEnum):
     AZURE_OPENAI = "azure-openai"
 
 
+class VectorIndexType(StrEnum):
+    QUANTIZED_FLAT = "quantizedFlat"
+    DISK_ANN = "diskANN"
+    FLAT = "flat"
+
+
 class CosmosAuth(StrEnum):
     IDENTITY = "identity"
     KEY = "key"
@@ -72,6 +78,13 @@ def _bool(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("must be true or false")
+
+
+def _vector_index(raw: str) -> VectorIndexType:
+    for member in VectorIndexType:
+        if member.value.lower() == raw.strip().lower():
+            return member
+    raise ValueError("must be one of " + "|".join(member.value for member in VectorIndexType))
 
 
 def _fields_list(raw: str) -> tuple[str, ...]:
@@ -142,6 +155,12 @@ class Settings:
         "false",
         "Let the trigger create the leases container (read when the host indexes the app; needs key auth).",
     )
+    COSMOS_VECTOR_INDEX_TYPE: VectorIndexType = _setting(
+        VectorIndexType.QUANTIZED_FLAT,
+        _vector_index,
+        "quantizedFlat",
+        "Vector index of the products and cache containers made by bootstrap/infra: quantizedFlat, diskANN or flat.",
+    )
     COSMOS_KEY: str = _setting("", _str, "<account key>", "Account key, only with COSMOS_AUTH=key. Never commit it.")
     EMBED_FIELDS: tuple[str, ...] = _setting(
         ("name", "category_name", "description"),
@@ -163,6 +182,15 @@ class Settings:
     )
     AZURE_OPENAI_ENDPOINT: str = _setting(
         "", _str, "https://myaoai.openai.azure.com/", "Azure OpenAI endpoint (EMBEDDING_BACKEND=azure-openai)."
+    )
+    AZURE_CLIENT_ID: str = _setting(
+        "",
+        _str,
+        "00000000-0000-0000-0000-000000000000",
+        "Client id of the user-assigned managed identity DefaultAzureCredential should use (Azure sets it).",
+    )
+    OPENAI_TIMEOUT_SECONDS: float = _setting(
+        30.0, _float_between(1, 600), "30", "Timeout of one Azure OpenAI / OpenAI request (then retried)."
     )
     AZURE_OPENAI_API_VERSION: str = _setting("2024-10-21", _str, "2024-10-21", "Azure OpenAI REST API version.")
     AZURE_OPENAI_API_KEY: str = _setting(

@@ -24,13 +24,16 @@ async def _search(req: func.HttpRequest, services: Services) -> func.HttpRespons
     if not isinstance(raw, dict):
         raise ValidationError("body must be a JSON object", field="body")
     settings = services.settings
-    request = SearchRequest.parse(raw, default_k=settings.SEARCH_DEFAULT_K, max_k=settings.SEARCH_MAX_K)
-    result = await (await services.search()).search(request.query, request.k, request.filters)
+    request = SearchRequest.parse(
+        raw, default_k=settings.SEARCH_DEFAULT_K, max_k=settings.SEARCH_MAX_K, default_mode=settings.SEARCH_MODE
+    )
+    result = await (await services.search()).search(request.query, request.k, request.filters, request.mode)
     return json_response(
         {
             "query": request.query,
             "k": request.k,
             "filters": request.filters.as_dict(),
+            "mode": request.mode,
             "results": [{**hit.document, "score": round(hit.score, 6)} for hit in result.hits],
             "timings": {"embed_ms": result.embed_ms, "search_ms": result.search_ms},
         }

@@ -60,17 +60,23 @@ class SearchFilters:
         return cls(category or None, min_price, max_price)
 
 
+SEARCH_MODES = ("vector", "hybrid")
+
+
 @dataclass(frozen=True)
 class SearchRequest:
-    """A validated search: the text, how many results, and the filters."""
+    """A validated search: the text, how many results, the filters and the ranking mode."""
 
     query: str
     k: int
     filters: SearchFilters
+    mode: str = "vector"
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], *, default_k: int, max_k: int) -> SearchRequest:
-        """A search from ``q``, ``k``, ``category``, ``min_price``, ``max_price`` (JSON body or query string).
+    def parse(
+        cls, raw: Mapping[str, Any], *, default_k: int, max_k: int, default_mode: str = "vector"
+    ) -> SearchRequest:
+        """A search from ``q``, ``k``, ``category``, ``min_price``, ``max_price``, ``mode`` (body or query string).
 
         Raises:
             ValidationError: naming the field at fault and its limit.
@@ -83,7 +89,10 @@ class SearchRequest:
         k = _int(raw.get("k", default_k), "k")
         if not 1 <= k <= max_k:
             raise ValidationError(f"k must be between 1 and {max_k}", field="k")
-        return cls(query.strip(), k, SearchFilters.parse(raw))
+        mode = raw.get("mode") or default_mode
+        if mode not in SEARCH_MODES:
+            raise ValidationError("mode must be vector or hybrid", field="mode")
+        return cls(query.strip(), k, SearchFilters.parse(raw), mode)
 
 
 @dataclass(frozen=True)
@@ -100,26 +109,46 @@ class SearchResult:
 
 
 class ProductSearch:
-    """Embeds a question with the same model as the catalog and finds the nearest live products."""
+    """Embeds a question with the same model as the catalog and finds the nearest live products.
 
-    def __init__(self, products: DocumentContainer, embedder: Embedder) -> None:
+    Args:
+        products: the products container.
+        embedder: the catalog's embedding model.
+        default_mode: ``vector`` (cosine similarity) or ``hybrid`` (reciprocal rank fusion of vector and full-text
+            rankings) when a search names none.
+    """
+
+    def __init__(self, products: DocumentContainer, embedder: Embedder, default_mode: str = "vector") -> None:
         self.products = products
         self.embedder = embedder
+        self.default_mode = default_mode
 
-    async def search(self, query: str, k: int, filters: SearchFilters | None = None) -> SearchResult:
+    async def search(
+        self, query: str, k: int, filters: SearchFilters | None = None, mode: str | None = None
+    ) -> SearchResult:
         """The ``k`` live products nearest in meaning to ``query``."""
         started = time.perf_counter()
         [vector] = await self.embedder.embed([query])
         embed_ms = _ms(time.perf_counter() - started)
-        hits, search_ms = await self.search_vector(vector, k, filters)
+        hits, search_ms = await self.search_vector(vector, k, filters, text=query, mode=mode)
         return SearchResult(hits, embed_ms, search_ms)
 
     async def search_vector(
-        self, vector: list[float], k: int, filters: SearchFilters | None = None
+        self,
+        vector: list[float],
+        k: int,
+        filters: SearchFilters | None = None,
+        *,
+        text: str = "",
+        mode: str | None = None,
     ) -> tuple[list[SearchHit], float]:
-        """The ``k`` live products nearest to an already embedded query, and the milliseconds it took."""
+        """The ``k`` live products for an already embedded query (and its ``text`` for hybrid), and the ms taken."""
         started = time.perf_counter()
-        scored = await self.products.vector_search(vector, k, filters=(filters or SearchFilters()).to_field_filters())
+        field_filters = (filters or SearchFilters()).to_field_filters()
+        if (mode or self.default_mode) == "hybrid":
+            scored = await self.products.hybrid_search(vector, text, k, filters=field_filters)
+        else:
+            scored = await self.products.vector_search(vector, k, filters=field_filters)
         hits = [
             SearchHit({key: value for key, value in hit.document.items() if key != EMBEDDING_FIELD}, hit.score)
             for hit in scored

@@ -42,7 +42,9 @@ class Services:
         s = self.settings
         vector = VectorSpec(path=VECTOR_PATH, dimensions=self.embedder.dimensions)
         specs = [
-            ContainerSpec(s.COSMOS_PRODUCTS_CONTAINER, "/id", vector),
+            ContainerSpec(
+                s.COSMOS_PRODUCTS_CONTAINER, "/id", vector, full_text_paths=tuple("/" + f for f in s.EMBED_FIELDS)
+            ),
             ContainerSpec(s.COSMOS_LEASES_CONTAINER, "/id"),
             ContainerSpec(s.COSMOS_DEADLETTER_CONTAINER, "/product_id"),
             ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector),
@@ -71,7 +73,7 @@ class Services:
 
     async def search(self) -> ProductSearch:
         """Vector search over live products."""
-        return ProductSearch(await self.products(), self.embedder)
+        return ProductSearch(await self.products(), self.embedder, self.settings.SEARCH_MODE)
 
     async def embedding_pipeline(self) -> EmbeddingPipeline:
         """The change-feed pipeline over the products and dead-letter containers."""
@@ -105,7 +107,7 @@ class Services:
         )
         return ChatService(
             embedder=self.embedder,
-            search=ProductSearch(products, self.embedder),
+            search=ProductSearch(products, self.embedder, s.SEARCH_MODE),
             cache=cache,
             history=ChatHistory(await self.container_named(s.COSMOS_HISTORY_CONTAINER), s.CHAT_HISTORY_MAX_TURNS),
             model=self.chat_model,
@@ -140,8 +142,27 @@ def build_embedder(settings: Settings) -> Embedder:
 
         embedder = DeterministicEmbedder(delay=settings.TEST_EMBED_DELAY_MS / 1000)
     else:
-        raise NotImplementedError(
-            f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND} is not available yet; use EMBEDDING_BACKEND=local"
+        from catalog.settings import SettingsError
+        from embedding.openai_embedder import (
+            KNOWN_EMBEDDING_MODELS,
+            EmbeddingDimensionsError,
+            OpenAIEmbedder,
+            azure_openai_client,
+            embedding_dimensions,
+            openai_client,
+        )
+
+        azure = settings.EMBEDDING_BACKEND is EmbeddingBackend.AZURE_OPENAI
+        model = settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT if azure else settings.EMBEDDING_MODEL
+        # A deployment named after its model (the default) says which model it runs; otherwise EMBEDDING_MODEL does.
+        base_model = model if model in KNOWN_EMBEDDING_MODELS else settings.EMBEDDING_MODEL
+        try:
+            embedding_dimensions(base_model, settings.EMBEDDING_DIMENSIONS)  # checked before any client exists
+        except EmbeddingDimensionsError as error:
+            raise SettingsError(str(error)) from None
+        client, credential = azure_openai_client(settings) if azure else (openai_client(settings), None)
+        embedder = OpenAIEmbedder(
+            client, model, dimensions=settings.EMBEDDING_DIMENSIONS, base_model=base_model, credential=credential
         )
     embedder.max_batch_size = min(embedder.max_batch_size, settings.EMBED_BATCH_SIZE)
     embedder.retry_policy = RetryPolicy(
@@ -154,15 +175,15 @@ def build_chat_model(settings: Settings) -> ChatModel:
     """The chat model the settings choose; its client is created here, once."""
     if settings.CHAT_BACKEND is ChatBackend.EXTRACTIVE:
         return ExtractiveChatModel()
-    from openai import AsyncOpenAI
-
     from chat.openai_chat import OpenAIChatModel
+    from embedding.openai_embedder import azure_openai_client, openai_client
 
-    if settings.CHAT_BACKEND is ChatBackend.OPENAI:
-        # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
-        client = AsyncOpenAI(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY or "unused")
-        return OpenAIChatModel(client, settings.CHAT_MODEL, max_tokens=settings.CHAT_MAX_TOKENS)
-    raise NotImplementedError("CHAT_BACKEND=azure-openai is not available yet; use extractive or openai")
+    if settings.CHAT_BACKEND is ChatBackend.AZURE_OPENAI:
+        client, credential = azure_openai_client(settings)
+        return OpenAIChatModel(
+            client, settings.AZURE_OPENAI_CHAT_DEPLOYMENT, max_tokens=settings.CHAT_MAX_TOKENS, credential=credential
+        )
+    return OpenAIChatModel(openai_client(settings), settings.CHAT_MODEL, max_tokens=settings.CHAT_MAX_TOKENS)
 
 
 def build_services(settings: Settings) -> Services:

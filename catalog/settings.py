@@ -87,6 +87,13 @@ def _vector_index(raw: str) -> VectorIndexType:
     raise ValueError("must be one of " + "|".join(member.value for member in VectorIndexType))
 
 
+def _search_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in ("vector", "hybrid"):
+        raise ValueError("must be vector or hybrid")
+    return mode
+
+
 def _fields_list(raw: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not names:
@@ -255,6 +262,12 @@ class Settings:
         "X-User-Id",
         "Request header naming the user/tenant whose semantic-cache scope a chat uses (Easy Auth's "
         "X-MS-CLIENT-PRINCIPAL-ID wins when present).",
+    )
+    SEARCH_MODE: str = _setting(
+        "vector",
+        _search_mode,
+        "hybrid",
+        "Default ranking of search and chat retrieval: `vector` (cosine) or `hybrid` (RRF of vector and full-text).",
     )
     SEARCH_DEFAULT_K: int = _setting(5, _int_between(1, 50), "5", "Results returned when a search names no `k`.")
     SEARCH_MAX_K: int = _setting(50, _int_between(1, 1000), "50", "Largest `k` a search may ask for.")

@@ -23,7 +23,9 @@ from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
 from embedding.base import Embedder
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+#: What a session id may be (also published in the OpenAPI document).
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -203,7 +205,9 @@ class ChatService:
             yield ChatEvent("token", text)
         else:
             cached, cache_score = False, None
-            hits, timings["search_ms"] = await self.search.search_vector(vector, request.k, request.filters)
+            hits, timings["search_ms"] = await self.search.search_vector(
+                vector, request.k, request.filters, text=question
+            )
             products = [
                 RetrievedProduct(
                     id=str(h.document["id"]),

@@ -104,7 +104,22 @@ class ContainerSpec:
     name: str
     partition_key_path: str = "/id"
     vector: VectorSpec | None = None
+    #: Top-level string fields indexed for full-text search (``/name``, ``/description``), for hybrid search.
+    full_text_paths: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The constant of reciprocal rank fusion (Cormack et al., 2009; also what Cosmos DB's RRF uses).
+RRF_K = 60
+
+
+def rrf_fuse(rankings: Sequence[Sequence[Any]], k: int) -> list[tuple[Any, float]]:
+    """Fuse ranked lists of keys: each key scores ``sum(1 / (RRF_K + rank))``; the best ``k``, best first."""
+    scores: dict[Any, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])[:k]
 
 
 class DocumentContainer(abc.ABC):
@@ -202,6 +217,24 @@ class DocumentContainer(abc.ABC):
         Raises:
             ValueError: the container has no vector policy, or ``vector`` has the wrong number of dimensions.
         """
+
+    async def hybrid_search(
+        self,
+        vector: Sequence[float],
+        text: str,
+        k: int,
+        *,
+        filters: Sequence[FieldFilter] = (),
+    ) -> list[ScoredDocument]:
+        """The ``k`` best documents by reciprocal rank fusion of vector similarity and full-text relevance.
+
+        ``score`` is the fused score, ``sum(1 / (RRF_K + rank))`` over the two rankings, not a cosine similarity.
+        Only documents with a vector take part. Requires ``full_text_paths`` on the container spec.
+
+        Raises:
+            NotImplementedError: the backend has no full-text search.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no full-text search")
 
     @abc.abstractmethod
     async def read_changes(

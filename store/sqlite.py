@@ -61,6 +61,7 @@ from store.base import (
     PatchOperation,
     PreconditionFailedError,
     ScoredDocument,
+    rrf_fuse,
 )
 
 _T = TypeVar("_T")
@@ -97,6 +98,18 @@ CREATE TABLE IF NOT EXISTS tombstones (
     PRIMARY KEY (container, pk_json, id)
 );
 CREATE INDEX IF NOT EXISTS tombstones_by_lsn ON tombstones (container, lsn);
+CREATE TABLE IF NOT EXISTS fulltext_rows (
+    container TEXT NOT NULL,
+    pk_json TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (container, pk_json, id)
+);
+CREATE TABLE IF NOT EXISTS fulltext_state (
+    container TEXT PRIMARY KEY,
+    paths_json TEXT NOT NULL,
+    lsn INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS fulltext USING fts5(text, tokenize = 'porter unicode61')
 """
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -548,6 +561,17 @@ class _VectorIndex:
 # --------------------------------------------------------------------------------------------------------------
 
 
+#: How deep each ranking goes before fusion: deeper than any k asked for, shallow enough to stay fast.
+_HYBRID_DEPTH = 50
+_FTS_TOKEN = re.compile(r"\w+")
+
+
+def _fts_match(text: str) -> str:
+    """An FTS5 query matching any of the words in ``text``, each quoted so no FTS5 syntax gets through."""
+    words = dict.fromkeys(word.lower() for word in _FTS_TOKEN.findall(text))
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
 def _spec_record(spec: ContainerSpec) -> dict[str, Any]:
     vector = spec.vector
     return {
@@ -828,6 +852,22 @@ class SqliteDocumentContainer(DocumentContainer):
             if row is not None:
                 column.set(row, json_type, value)
 
+    def _unit_query(self, vector: Sequence[float], k: int) -> npt.NDArray[np.float32]:
+        """``vector`` normalised, after checking it and ``k`` against the container's vector policy."""
+        assert self._index is not None
+        if k <= 0:
+            raise ValueError(f"k must be at least 1, not {k}")
+        query = np.asarray(vector, dtype=np.float64)
+        if query.shape != (self._index.dimensions,):
+            raise ValueError(
+                f"the query vector has {query.size} dimensions; container {self.name!r} holds "
+                f"{self._index.dimensions}-dimensional vectors"
+            )
+        norm = float(np.linalg.norm(query))
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("the query vector must be finite and not all zeros")
+        return (query / norm).astype(np.float32)
+
     # ---- the interface ---------------------------------------------------------------------------------------
 
     async def read(self, item_id: str, partition_key: Any) -> Document | None:
@@ -1017,18 +1057,7 @@ class SqliteDocumentContainer(DocumentContainer):
         index = self._index
         if index is None:
             raise ValueError(f"container {self.name!r} has no vector policy, so it cannot be searched by vector")
-        if k <= 0:
-            raise ValueError(f"k must be at least 1, not {k}")
-        query = np.asarray(vector, dtype=np.float64)
-        if query.shape != (index.dimensions,):
-            raise ValueError(
-                f"the query vector has {query.size} dimensions; container {self.name!r} holds "
-                f"{index.dimensions}-dimensional vectors"
-            )
-        norm = float(np.linalg.norm(query))
-        if not np.isfinite(norm) or norm == 0:
-            raise ValueError("the query vector must be finite and not all zeros")
-        unit_query = (query / norm).astype(np.float32)
+        unit_query = self._unit_query(vector, k)
         conditions = [_CheckedFilter.of(condition) for condition in filters]
 
         def work(connection: sqlite3.Connection) -> list[ScoredDocument]:
@@ -1056,6 +1085,123 @@ class SqliteDocumentContainer(DocumentContainer):
                 return results
 
         return await self._store._run(work)
+
+    async def hybrid_search(
+        self,
+        vector: Sequence[float],
+        text: str,
+        k: int,
+        *,
+        filters: Sequence[FieldFilter] = (),
+    ) -> list[ScoredDocument]:
+        """Reciprocal rank fusion of the exact vector ranking and an FTS5 ``bm25`` ranking (see the interface).
+
+        The full-text index follows the container's change sequence lazily, like the vector index: each search
+        first indexes what was written since the last one (by any process).
+
+        Raises:
+            ValueError: the container has no vector policy or no ``full_text_paths``, or as :meth:`vector_search`.
+        """
+        index = self._index
+        paths = self.spec.full_text_paths
+        if index is None or not paths:
+            raise ValueError(f"container {self.name!r} needs a vector policy and full_text_paths for hybrid search")
+        unit_query = self._unit_query(vector, k)
+        conditions = [_CheckedFilter.of(condition) for condition in filters]
+        match = _fts_match(text)
+        depth = max(_HYBRID_DEPTH, k)
+
+        def work(connection: sqlite3.Connection) -> list[ScoredDocument]:
+            with _write_transaction(connection):
+                self._sync_fulltext(connection, paths)
+            with _read_transaction(connection):
+                self._sync_index(connection, index)
+                candidates = None
+                if conditions:
+                    for name in dict.fromkeys(condition.field for condition in conditions):
+                        if name not in index.columns:
+                            self._add_index_column(connection, index, name)
+                    candidates = index.matching_rows(conditions)
+                by_vector = [row for row, _ in index.search(unit_query, depth, candidates)]
+                by_text: list[int] = []
+                if match:
+                    allowed = None if candidates is None else set(candidates.tolist())
+                    cursor = connection.execute(
+                        "SELECT r.pk_json, r.id FROM fulltext JOIN fulltext_rows AS r ON r.rowid = fulltext.rowid "
+                        "WHERE fulltext MATCH ? AND r.container = ? ORDER BY bm25(fulltext) LIMIT ?",
+                        (match, self.name, depth * 4),
+                    )
+                    for pk_json, item_id in cursor:
+                        row = index.row_of((pk_json, item_id))
+                        if row is not None and (allowed is None or row in allowed):
+                            by_text.append(row)
+                            if len(by_text) == depth:
+                                break
+                results = []
+                for row, score in rrf_fuse([by_vector, by_text], k):
+                    pk_json, item_id = index.key_at(row)
+                    stored = connection.execute(
+                        "SELECT body_json, vector FROM documents WHERE container = ? AND pk_json = ? AND id = ?",
+                        (self.name, pk_json, item_id),
+                    ).fetchone()
+                    if stored is not None:
+                        results.append(ScoredDocument(self._document(stored[0], stored[1]), score))
+                return results
+
+        return await self._store._run(work)
+
+    def _sync_fulltext(self, connection: sqlite3.Connection, paths: tuple[str, ...]) -> None:
+        """Index for full text what changed since the last sync (call inside a write transaction)."""
+        paths_json = _dumps(list(paths))
+        state = connection.execute(
+            "SELECT paths_json, lsn FROM fulltext_state WHERE container = ?", (self.name,)
+        ).fetchone()
+        seq = self._current_seq(connection)
+        synced = 0
+        if state is not None and state[0] == paths_json and state[1] <= seq:
+            synced = int(state[1])
+        elif state is not None:
+            # Other fields, or a replaced file: index from scratch.
+            connection.execute(
+                "DELETE FROM fulltext WHERE rowid IN (SELECT rowid FROM fulltext_rows WHERE container = ?)",
+                (self.name,),
+            )
+            connection.execute("DELETE FROM fulltext_rows WHERE container = ?", (self.name,))
+        if synced == seq and state is not None:
+            return
+        json_paths = [_json_path(path.lstrip("/")) for path in paths]
+        extract = ", ".join("json_extract(body_json, ?)" for _ in json_paths)
+        cursor = connection.execute(
+            f"SELECT pk_json, id, {extract} FROM documents WHERE container = ? AND lsn > ?",
+            [*json_paths, self.name, synced],
+        )
+        for pk_json, item_id, *values in cursor.fetchall():
+            text = "\n".join(str(value) for value in values if isinstance(value, str | int | float))
+            connection.execute(
+                "INSERT INTO fulltext_rows (container, pk_json, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (self.name, pk_json, item_id),
+            )
+            (rowid,) = connection.execute(
+                "SELECT rowid FROM fulltext_rows WHERE container = ? AND pk_json = ? AND id = ?",
+                (self.name, pk_json, item_id),
+            ).fetchone()
+            connection.execute("DELETE FROM fulltext WHERE rowid = ?", (rowid,))
+            connection.execute("INSERT INTO fulltext (rowid, text) VALUES (?, ?)", (rowid, text))
+        for pk_json, item_id in connection.execute(
+            "SELECT pk_json, id FROM tombstones WHERE container = ? AND lsn > ?", (self.name, synced)
+        ).fetchall():
+            found = connection.execute(
+                "SELECT rowid FROM fulltext_rows WHERE container = ? AND pk_json = ? AND id = ?",
+                (self.name, pk_json, item_id),
+            ).fetchone()
+            if found is not None:
+                connection.execute("DELETE FROM fulltext WHERE rowid = ?", found)
+                connection.execute("DELETE FROM fulltext_rows WHERE rowid = ?", found)
+        connection.execute(
+            "INSERT INTO fulltext_state (container, paths_json, lsn) VALUES (?, ?, ?) ON CONFLICT (container) "
+            "DO UPDATE SET paths_json = excluded.paths_json, lsn = excluded.lsn",
+            (self.name, paths_json, seq),
+        )
 
     async def read_changes(
         self, continuation: str | None, max_items: int, *, from_beginning: bool = True

@@ -372,3 +372,15 @@ def binding_flag(name: str, default: bool) -> bool:
     """A boolean read when the Functions host indexes the app (binding metadata cannot hold ``%EXPRESSIONS%``)."""
     raw = os.environ.get(name)
     return default if raw is None or raw == "" else _bool(raw)
+
+
+def settings_table() -> str:
+    """Every setting as the markdown table in the README (``python -m catalog.settings`` prints it)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, meaning in Settings.describe():
+        rows.append(f"| `{key}` | {f'`{default}`' if default else '(empty)'} | {meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

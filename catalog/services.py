@@ -127,7 +127,10 @@ def build_store(settings: Settings) -> DocumentStore:
         from store.sqlite import SqliteDocumentStore
 
         return SqliteDocumentStore(settings.data_dir / "catalog.sqlite3")
-    raise NotImplementedError("STORE_BACKEND=cosmos is not available yet; use STORE_BACKEND=local")
+    from store.cosmos import CosmosDocumentStore
+
+    # Opens existing containers only: `python -m store.cosmos_bootstrap` (or `azd up`) creates them.
+    return CosmosDocumentStore.from_settings(settings)
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -211,7 +211,11 @@ class Settings:
     )
     OPENAI_API_KEY: str = _setting("", _str, "<key>", "Key for OPENAI_BASE_URL, if it needs one. Never commit it.")
     EMBEDDING_MODEL: str = _setting(
-        "text-embedding-3-small", _str, "text-embedding-3-small", "Embedding model name for the OpenAI backends."
+        "text-embedding-3-small",
+        _str,
+        "text-embedding-3-small",
+        "The embedding model (for azure-openai: the model behind the deployment). It decides the vector size, "
+        "whether `dimensions` is sent, and the model stamped on vectors.",
     )
     EMBEDDING_DIMENSIONS: int = _setting(
         0, _int_between(0, 4096), "1536", "Vector size for the OpenAI backends; 0 uses the model's default."

@@ -22,6 +22,14 @@ class EmbeddingError(Exception):
     """An embedding request failed for good (bad input, bad credentials, unknown deployment)."""
 
 
+class EmbeddingConfigurationError(EmbeddingError):
+    """The endpoint refuses every request (bad credentials, missing role, unknown deployment).
+
+    Not the documents' fault: the pipeline fails the invocation (to be redelivered once fixed) instead of marking
+    documents failed.
+    """
+
+
 class TransientEmbeddingError(EmbeddingError):
     """An embedding request failed in a way worth retrying (429, 5xx, timeout, connection reset).
 

@@ -34,7 +34,13 @@ from catalog.model import (
     is_deleted,
     utc_timestamp,
 )
-from embedding.base import Embedder, EmbeddingError, PreparedText, TransientEmbeddingError
+from embedding.base import (
+    Embedder,
+    EmbeddingConfigurationError,
+    EmbeddingError,
+    PreparedText,
+    TransientEmbeddingError,
+)
 from store.base import DocumentContainer, FieldFilter, NotFoundError, PatchOperation, PreconditionFailedError
 
 log = logging.getLogger(__name__)
@@ -190,7 +196,7 @@ class EmbeddingPipeline:
     ) -> list[list[float]]:
         try:
             return await self.embedder.embed_prepared([item.prepared for item in work])
-        except TransientEmbeddingError:
+        except (TransientEmbeddingError, EmbeddingConfigurationError):
             raise
         except EmbeddingError as error:
             if not isolate:

@@ -10,7 +10,7 @@ import pytest
 
 from catalog.model import content_hash, embedding_text
 from catalog.services import Services
-from embedding.base import RetryPolicy, TransientEmbeddingError
+from embedding.base import EmbeddingConfigurationError, RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder
 from embedding.pipeline import EmbeddingPipeline
 from store.base import FieldFilter
@@ -283,3 +283,16 @@ async def test_one_structured_log_line_per_batch(
     assert len(lines) == 1
     assert lines[0]["event"] == "embedding_batch"
     assert (lines[0]["seen"], lines[0]["embedded"], lines[0]["failed"]) == (2, 1, 1)
+
+
+async def test_a_misconfigured_endpoint_fails_the_invocation_instead_of_failing_documents(
+    services: Services, feed: FeedDriver, embedder: DeterministicEmbedder
+) -> None:
+    embedder.failures = [EmbeddingConfigurationError("HTTP 401: check AZURE_OPENAI_API_KEY")]
+    await write(services, product("p1"), product("p2"))
+    with pytest.raises(EmbeddingConfigurationError):
+        await feed.drain()
+    assert "embedding_info" not in await stored(services, "p1")
+    assert await (await services.deadletters()).count() == 0
+    [report] = await feed.drain()  # redelivered once the configuration is fixed
+    assert report.embedded == 2

@@ -852,6 +852,35 @@ class SqliteDocumentContainer(DocumentContainer):
             if row is not None:
                 column.set(row, json_type, value)
 
+    def _synced_candidates(
+        self, connection: sqlite3.Connection, index: _VectorIndex, conditions: Sequence[_CheckedFilter]
+    ) -> npt.NDArray[np.int64] | None:
+        """Sync the index, then the rows matching every condition (``None``: no conditions, every row)."""
+        self._sync_index(connection, index)
+        if not conditions:
+            return None
+        # Filtering in SQL would parse every document's JSON on every search (~150 ms per 100k documents); a
+        # column per filtered field, kept in step with the index, costs one scan ever.
+        for name in dict.fromkeys(condition.field for condition in conditions):
+            if name not in index.columns:
+                self._add_index_column(connection, index, name)
+        return index.matching_rows(conditions)
+
+    def _scored_documents(
+        self, connection: sqlite3.Connection, index: _VectorIndex, hits: Iterable[tuple[int, float]]
+    ) -> list[ScoredDocument]:
+        """The stored documents of index rows, with their scores, in the order given."""
+        results = []
+        for row, score in hits:
+            pk_json, item_id = index.key_at(row)
+            stored = connection.execute(
+                "SELECT body_json, vector FROM documents WHERE container = ? AND pk_json = ? AND id = ?",
+                (self.name, pk_json, item_id),
+            ).fetchone()
+            if stored is not None:
+                results.append(ScoredDocument(self._document(stored[0], stored[1]), score))
+        return results
+
     def _unit_query(self, vector: Sequence[float], k: int) -> npt.NDArray[np.float32]:
         """``vector`` normalised, after checking it and ``k`` against the container's vector policy."""
         assert self._index is not None
@@ -1062,27 +1091,11 @@ class SqliteDocumentContainer(DocumentContainer):
 
         def work(connection: sqlite3.Connection) -> list[ScoredDocument]:
             with _read_transaction(connection):
-                self._sync_index(connection, index)
-                candidates = None
-                if conditions:
-                    # Filtering in SQL would parse every document's JSON on every search (~150 ms per 100k
-                    # documents); a column per filtered field, kept in step with the index, costs one scan ever.
-                    for name in dict.fromkeys(condition.field for condition in conditions):
-                        if name not in index.columns:
-                            self._add_index_column(connection, index, name)
-                    candidates = index.matching_rows(conditions)
-                results = []
-                for row, score in index.search(unit_query, k, candidates):
-                    if min_score is not None and score < min_score:
-                        break  # hits come best first
-                    pk_json, item_id = index.key_at(row)
-                    stored = connection.execute(
-                        "SELECT body_json, vector FROM documents WHERE container = ? AND pk_json = ? AND id = ?",
-                        (self.name, pk_json, item_id),
-                    ).fetchone()
-                    if stored is not None:
-                        results.append(ScoredDocument(self._document(stored[0], stored[1]), score))
-                return results
+                candidates = self._synced_candidates(connection, index, conditions)
+                hits = index.search(unit_query, k, candidates)
+                if min_score is not None:
+                    hits = [(row, score) for row, score in hits if score >= min_score]
+                return self._scored_documents(connection, index, hits)
 
         return await self._store._run(work)
 
@@ -1115,13 +1128,7 @@ class SqliteDocumentContainer(DocumentContainer):
             with _write_transaction(connection):
                 self._sync_fulltext(connection, paths)
             with _read_transaction(connection):
-                self._sync_index(connection, index)
-                candidates = None
-                if conditions:
-                    for name in dict.fromkeys(condition.field for condition in conditions):
-                        if name not in index.columns:
-                            self._add_index_column(connection, index, name)
-                    candidates = index.matching_rows(conditions)
+                candidates = self._synced_candidates(connection, index, conditions)
                 by_vector = [row for row, _ in index.search(unit_query, depth, candidates)]
                 by_text: list[int] = []
                 if match:
@@ -1137,16 +1144,7 @@ class SqliteDocumentContainer(DocumentContainer):
                             by_text.append(row)
                             if len(by_text) == depth:
                                 break
-                results = []
-                for row, score in rrf_fuse([by_vector, by_text], k):
-                    pk_json, item_id = index.key_at(row)
-                    stored = connection.execute(
-                        "SELECT body_json, vector FROM documents WHERE container = ? AND pk_json = ? AND id = ?",
-                        (self.name, pk_json, item_id),
-                    ).fetchone()
-                    if stored is not None:
-                        results.append(ScoredDocument(self._document(stored[0], stored[1]), score))
-                return results
+                return self._scored_documents(connection, index, rrf_fuse([by_vector, by_text], k))
 
         return await self._store._run(work)
 

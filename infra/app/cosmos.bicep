@@ -1,0 +1,147 @@
+// Cosmos DB for NoSQL, serverless, Entra ID only (disableLocalAuth), with vector search, and the database and every
+// container the app uses (../cosmos-catalog.json): products and the chat cache carry a vector policy, the leases
+// container exists up front because the trigger cannot create it with an identity, and the cache has TTL on
+// (defaultTtl -1: no default expiry) so each entry expires by its own `ttl` (CHAT_CACHE_TTL_SECONDS).
+//
+// Vector embedding policies and vector indexes cannot be changed on an existing container: a new dimension count
+// or index type needs new containers (and a re-embed).
+param accountName string
+param location string
+param tags object
+
+@description('Vector length of the embedding model (EMBEDDING_DIMENSIONS).')
+param embeddingDimensions int
+
+@description('Vector index of the vector containers (COSMOS_VECTOR_INDEX_TYPE).')
+@allowed([
+  'quantizedFlat'
+  'diskANN'
+])
+param vectorIndexType string
+
+var catalog = loadJsonContent('../cosmos-catalog.json')
+
+// Added to a vector container's resource: the embedding the app writes at catalog.vectorPath.
+var vectorPolicy = {
+  vectorEmbeddingPolicy: {
+    vectorEmbeddings: [
+      {
+        path: catalog.vectorPath
+        dataType: 'float32'
+        distanceFunction: 'cosine'
+        dimensions: embeddingDimensions
+      }
+    ]
+  }
+}
+
+// Vectors are kept out of the range index (it would cost RUs for nothing) and get a vector index instead.
+var vectorIndexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: [
+    {
+      path: '/*'
+    }
+  ]
+  excludedPaths: [
+    {
+      path: '/"_etag"/?'
+    }
+    {
+      path: '${catalog.vectorPath}/*'
+    }
+  ]
+  vectorIndexes: [
+    {
+      path: catalog.vectorPath
+      type: vectorIndexType
+    }
+  ]
+}
+
+var plainIndexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: [
+    {
+      path: '/*'
+    }
+  ]
+  excludedPaths: [
+    {
+      path: '/"_etag"/?'
+    }
+  ]
+}
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+      {
+        name: 'EnableNoSQLVectorSearch'
+      }
+    ]
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: catalog.database
+  properties: {
+    resource: {
+      id: catalog.database
+    }
+  }
+}
+
+resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+  for item in items(catalog.containers): {
+    parent: database
+    name: item.value.name
+    properties: {
+      resource: union(
+        {
+          id: item.value.name
+          partitionKey: {
+            paths: [
+              item.value.partitionKeyPath
+            ]
+            kind: 'Hash'
+            version: 2
+          }
+          indexingPolicy: item.value.vector ? vectorIndexingPolicy : plainIndexingPolicy
+        },
+        item.value.vector ? vectorPolicy : {},
+        item.value.defaultTtl == null ? {} : {
+          defaultTtl: item.value.defaultTtl
+        }
+      )
+    }
+  }
+]
+
+output name string = account.name
+output endpoint string = account.properties.documentEndpoint

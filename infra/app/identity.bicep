@@ -1,0 +1,16 @@
+// The user-assigned managed identity the function app runs as: host storage, deployment package, Cosmos DB,
+// Azure OpenAI and telemetry all authenticate with it.
+param name string
+param location string
+param tags object
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: name
+  location: location
+  tags: tags
+}
+
+output id string = identity.id
+output name string = identity.name
+output clientId string = identity.properties.clientId
+output principalId string = identity.properties.principalId

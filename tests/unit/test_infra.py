@@ -1,0 +1,948 @@
+"""Infra and app agree: `azd up` gives the Function App every setting, container, model and role it needs.
+
+No Bicep compiler runs here, so a small tokenizer reads our own Bicep (infra/main.bicep and infra/app/*.bicep keep
+a regular style: one property per line; see the comment at the top of infra/main.bicep) into plain dicts and lists,
+and a resolver follows parameters, variables, module arguments and ``loadJsonContent`` lookups to values. What only
+Azure knows (a module output such as an endpoint) stays unresolved and is given a placeholder value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from catalog.services import VECTOR_PATH, Services, build_embedder
+from catalog.settings import (
+    ChatBackend,
+    CosmosAuth,
+    EmbeddingBackend,
+    Settings,
+    SettingsError,
+    StoreBackend,
+    VectorIndexType,
+    load_settings,
+)
+from chat.models import ExtractiveChatModel
+from tests.app_functions import app_functions
+from tests.conftest import REPO
+
+INFRA = REPO / "infra"
+
+# Built-in role definition ids, as Microsoft's built-in roles reference lists them (the same in every tenant).
+DOCUMENTED_ROLE_IDS = {
+    "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "cognitiveServicesOpenAIUser": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
+    "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+}
+# Cosmos DB Built-in Data Contributor: a data-plane role definition of every Cosmos DB for NoSQL account.
+COSMOS_DATA_CONTRIBUTOR_ROLE_ID = "00000000-0000-0000-0000-000000000002"
+
+# Settings the Functions host (not catalog/settings.py) reads.
+HOST_SETTINGS = {
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+# On Flex Consumption these are set by the platform or replaced by functionAppConfig ("Flex Consumption plan
+# deprecations" in the Functions app settings reference); setting them breaks or confuses the app.
+FLEX_DEPRECATED_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+}
+# An identity-based connection names its service by one of these suffixes, per binding type.
+IDENTITY_ENDPOINT_SUFFIX = {"cosmosDBTrigger": "accountEndpoint", "cosmosDB": "accountEndpoint"}
+SECRET_SETTINGS = {"COSMOS_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"}
+
+# Cosmos DB's flat vector index holds at most 505 dimensions; quantizedFlat and diskANN hold 4096.
+FLAT_INDEX_MAX_DIMENSIONS = 505
+SQL_DATABASE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases"
+
+
+# --- a tokenizer and parser for the Bicep style infra/ is written in ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A Bicep expression kept as its source text (``storage.outputs.name``, ``'rg-${environmentName}'``)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``[for <header>: <body>]``."""
+
+    header: str
+    body: Any
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """``if (<condition>) <body>``."""
+
+    condition: str
+    body: Any
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A value only a deployment knows, such as a module output."""
+
+    text: str
+
+
+@dataclass
+class Declaration:
+    kind: str  # param, var, resource, module, output
+    name: str
+    type: str  # a param/output type, a resource type@version, or a module path
+    value: Any
+    decorators: dict[str, Any] = field(default_factory=dict)
+    existing: bool = False
+
+
+_TOKEN = re.compile(
+    r"""(?P<space>[ \t\r]+)|(?P<comment>//[^\n]*|/\*.*?\*/)|(?P<newline>\n)|(?P<string>'''.*?'''|'(?:\\.|[^'\\\n])*')
+    |(?P<number>\d+)|(?P<name>[A-Za-z_]\w*)|(?P<op>==|!=|<=|>=|&&|\|\||\?\?|\.\?|[{}\[\]():,.?!=<>+\-*/%@])""",
+    re.S | re.X,
+)
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+def tokenize(source: str, where: str) -> list[Token]:
+    tokens, position = [], 0
+    while position < len(source):
+        match = _TOKEN.match(source, position)
+        if match is None:
+            line = source.count("\n", 0, position) + 1
+            raise SyntaxError(f"{where}:{line}: cannot read {source[position : position + 20]!r}")
+        kind = match.lastgroup or ""
+        if kind not in ("space", "comment"):
+            tokens.append(Token(kind, match.group(), match.start(), match.end()))
+        position = match.end()
+    return tokens
+
+
+def unquote(literal: str) -> str:
+    if literal.startswith("'''"):
+        return literal[3:-3]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1), m.group(1)), literal[1:-1])
+
+
+class BicepParser:
+    """Reads declarations; objects and arrays become dicts and lists, everything else an :class:`Expr`."""
+
+    def __init__(self, source: str, where: str) -> None:
+        self.source, self.where = source, where
+        self.tokens = tokenize(source, where)
+        self.position = 0
+
+    def error(self, message: str) -> SyntaxError:
+        at = self.tokens[self.position].start if self.position < len(self.tokens) else len(self.source)
+        return SyntaxError(f"{self.where}:{self.source.count(chr(10), 0, at) + 1}: {message}")
+
+    def peek(self, ahead: int = 0) -> Token | None:
+        index = self.position + ahead
+        return self.tokens[index] if index < len(self.tokens) else None
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if token is None or (text is not None and token.text != text):
+            raise self.error(f"expected {text!r}, found {token.text if token else 'the end'!r}")
+        self.position += 1
+        return token
+
+    def at(self, text: str) -> bool:
+        token = self.peek()
+        return token is not None and token.text == text
+
+    def skip_separators(self) -> None:
+        while self.at("\n") or self.at(","):
+            self.position += 1
+
+    def declarations(self) -> list[Declaration]:
+        found: list[Declaration] = []
+        decorators: dict[str, Any] = {}
+        while True:
+            self.skip_separators()
+            token = self.peek()
+            if token is None:
+                return found
+            if token.text == "@":
+                self.take("@")
+                name = self.take().text
+                self.take("(")
+                decorators[name] = None if self.at(")") else self.value()
+                self.skip_separators()
+                self.take(")")
+                continue
+            keyword = self.take().text
+            if keyword == "targetScope":
+                self.take("=")
+                found.append(Declaration("targetScope", "targetScope", "", self.value()))
+            elif keyword in ("param", "output"):
+                name, kind = self.take().text, self.take().text
+                value = None
+                if self.at("="):
+                    self.take("=")
+                    value = self.value()
+                found.append(Declaration(keyword, name, kind, value, decorators))
+            elif keyword == "var":
+                name = self.take().text
+                self.take("=")
+                found.append(Declaration("var", name, "", self.value(), decorators))
+            elif keyword in ("resource", "module"):
+                name, kind = self.take().text, unquote(self.take().text)
+                existing = self.at("existing")
+                if existing:
+                    self.take("existing")
+                self.take("=")
+                found.append(Declaration(keyword, name, kind, self.value(), decorators, existing))
+            else:
+                raise self.error(f"unexpected {keyword!r} (teach tests/unit/test_infra.py this declaration)")
+            decorators = {}
+
+    def value(self) -> Any:
+        token = self.peek()
+        if token is None:
+            raise self.error("expected a value")
+        if token.text == "{":
+            return self.object()
+        if token.text == "[":
+            ahead = 1
+            while (following := self.peek(ahead)) is not None and following.text == "\n":
+                ahead += 1
+            return self.loop() if following is not None and following.text == "for" else self.array()
+        if token.text == "if":
+            self.take("if")
+            condition = self.group()
+            return Conditional(condition, self.value())
+        return self.expression()
+
+    def object(self) -> dict[str, Any]:
+        self.take("{")
+        members: dict[str, Any] = {}
+        while True:
+            self.skip_separators()
+            if self.at("}"):
+                self.take("}")
+                return members
+            key = self.take()
+            self.take(":")
+            members[unquote(key.text) if key.kind == "string" else key.text] = self.value()
+
+    def array(self) -> list[Any]:
+        self.take("[")
+        items: list[Any] = []
+        while True:
+            self.skip_separators()
+            if self.at("]"):
+                self.take("]")
+                return items
+            items.append(self.value())
+
+    def loop(self) -> Loop:
+        self.take("[")
+        self.skip_separators()
+        self.take("for")
+        start = self.position
+        depth = 0
+        while not (depth == 0 and self.at(":")):
+            depth += self.depth_change(self.take())
+        header = self.text(start, self.position)
+        self.take(":")
+        self.skip_separators()
+        body = self.value()
+        self.skip_separators()
+        self.take("]")
+        return Loop(header, body)
+
+    def group(self) -> str:
+        """A parenthesised expression's inner text."""
+        self.take("(")
+        start, depth = self.position, 1
+        while depth:
+            depth += self.depth_change(self.take())
+        return self.text(start, self.position - 1)
+
+    def expression(self) -> Any:
+        start, depth = self.position, 0
+        while (token := self.peek()) is not None:
+            if depth == 0 and (token.text in ("\n", ",") or token.text in ("}", "]", ")")):
+                break
+            depth += self.depth_change(token)
+            self.position += 1
+        if self.position == start:
+            raise self.error("expected an expression")
+        parts = self.tokens[start : self.position]
+        if len(parts) == 1:
+            only = parts[0]
+            if only.kind == "number":
+                return int(only.text)
+            if only.text in ("true", "false"):
+                return only.text == "true"
+            if only.text == "null":
+                return None
+            if only.kind == "string" and "${" not in only.text:
+                return unquote(only.text)
+        return Expr(self.text(start, self.position))
+
+    @staticmethod
+    def depth_change(token: Token) -> int:
+        return 1 if token.text in _CLOSERS else -1 if token.text in _CLOSERS.values() else 0
+
+    def text(self, start: int, end: int) -> str:
+        return self.source[self.tokens[start].start : self.tokens[end - 1].end] if end > start else ""
+
+
+@dataclass
+class BicepFile:
+    path: Path
+    declarations: list[Declaration]
+
+    def named(self, kind: str) -> dict[str, Declaration]:
+        return {item.name: item for item in self.declarations if item.kind == kind}
+
+    @property
+    def params(self) -> dict[str, Declaration]:
+        return self.named("param")
+
+    @property
+    def vars(self) -> dict[str, Declaration]:
+        return self.named("var")
+
+    def resources(self, resource_type: str) -> list[Declaration]:
+        return [
+            item for item in self.declarations if item.kind == "resource" and item.type.split("@")[0] == resource_type
+        ]
+
+    def resource(self, resource_type: str) -> Declaration:
+        matches = [item for item in self.resources(resource_type) if not item.existing]
+        assert len(matches) == 1, f"{self.path.name} declares {len(matches)} {resource_type} resources, expected one"
+        return matches[0]
+
+    def module(self, relative_path: str) -> Declaration:
+        [match] = [item for item in self.declarations if item.kind == "module" and item.type == relative_path]
+        return match
+
+
+@cache
+def bicep(relative_path: str) -> BicepFile:
+    path = INFRA / relative_path
+    return BicepFile(path, BicepParser(path.read_text(), str(path.relative_to(REPO))).declarations())
+
+
+def body(declaration: Declaration) -> dict[str, Any]:
+    """A resource or module body, through ``if (...)`` and ``[for ...]``."""
+    value = declaration.value
+    while isinstance(value, Conditional | Loop):
+        value = value.body
+    assert isinstance(value, dict), f"{declaration.name} has no object body"
+    return value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an expression is evaluated: a file, and for a module the arguments its caller passed."""
+
+    file: BicepFile
+    arguments: Mapping[str, Any] | None = None
+    caller: Scope | None = None
+
+
+def main_scope() -> Scope:
+    return Scope(bicep("main.bicep"))
+
+
+def module_scope(relative_path: str) -> Scope:
+    """``infra/<relative_path>`` as main.bicep calls it."""
+    call = body(bicep("main.bicep").module(relative_path))
+    return Scope(bicep(relative_path), call.get("params", {}), main_scope())
+
+
+_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def resolve(scope: Scope, value: Any, local: Mapping[str, Any] | None = None) -> Any:
+    """The value of ``value`` in ``scope`` (``local``: loop variables): :class:`Unresolved` where Azure decides."""
+    if isinstance(value, dict):
+        return {key: resolve(scope, item, local) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(scope, item, local) for item in value]
+    if not isinstance(value, Expr):
+        return value
+    return evaluate(scope, value.text, local or {})
+
+
+def top_level(tokens: list[Token], text: str, start: int = 0) -> int | None:
+    """Index of the first ``text`` token outside brackets."""
+    depth = 0
+    for index in range(start, len(tokens)):
+        if depth == 0 and tokens[index].text == text:
+            return index
+        depth += BicepParser.depth_change(tokens[index])
+    return None
+
+
+def closing(tokens: list[Token], opening: int) -> int:
+    """Index of the bracket that closes ``tokens[opening]``."""
+    depth = 0
+    for index in range(opening, len(tokens)):
+        depth += BicepParser.depth_change(tokens[index])
+        if depth == 0:
+            return index
+    raise SyntaxError("unbalanced brackets")
+
+
+def evaluate(scope: Scope, text: str, local: Mapping[str, Any]) -> Any:
+    """Evaluates the expression forms infra/ uses: literals, paths, ``'${...}'``, ``a ? b : c``, ``==``, ``!=``,
+    object and array literals, ``string()``, ``union()`` and ``items()``; anything else is :class:`Unresolved`."""
+    tokens = [token for token in tokenize(text, "expression") if token.kind != "newline"]
+
+    def part(first: int, last: int) -> str:
+        return text[tokens[first].start : tokens[last - 1].end]
+
+    if (question := top_level(tokens, "?")) is not None:
+        colon = top_level(tokens, ":", question + 1)
+        assert colon is not None, f"a ? without : in {text!r}"
+        condition = evaluate(scope, part(0, question), local)
+        if not isinstance(condition, bool):
+            return Unresolved(text)
+        return evaluate(scope, part(question + 1, colon) if condition else part(colon + 1, len(tokens)), local)
+    for operator in ("==", "!="):
+        if (at := top_level(tokens, operator)) is not None:
+            left, right = evaluate(scope, part(0, at), local), evaluate(scope, part(at + 1, len(tokens)), local)
+            if isinstance(left, Unresolved) or isinstance(right, Unresolved):
+                return Unresolved(text)
+            return (left == right) is (operator == "==")
+    if tokens[0].text in ("{", "["):
+        return resolve(scope, BicepParser(text, "expression").value(), local)
+    if len(tokens) == 1 and (tokens[0].kind in ("number", "string") or tokens[0].text in ("true", "false", "null")):
+        literal = BicepParser(text, "expression").expression()
+        if not isinstance(literal, Expr):
+            return literal
+    if len(tokens) > 2 and tokens[0].kind == "name" and tokens[1].text == "(" and closing(tokens, 1) == len(tokens) - 1:
+        commas, depth, arguments, first = [], 0, [], 2
+        for index in range(2, len(tokens) - 1):
+            if depth == 0 and tokens[index].text == ",":
+                commas.append(index)
+            depth += BicepParser.depth_change(tokens[index])
+        for comma in [*commas, len(tokens) - 1]:
+            arguments.append(evaluate(scope, part(first, comma), local))
+            first = comma + 1
+        return call(tokens[0].text, arguments, text)
+    if text.startswith("'") and "${" in text:
+        pieces = re.split(r"\$\{([^}]*)\}", unquote(text))
+        values = [piece if index % 2 == 0 else evaluate(scope, piece, local) for index, piece in enumerate(pieces)]
+        if any(isinstance(value, Unresolved | dict | list) for value in values):
+            return Unresolved(text)
+        return "".join(str(value) for value in values)
+    if _PATH.fullmatch(text):
+        head, *rest = text.split(".")
+        target = local[head] if head in local else resolve_name(scope, head)
+        for key in rest:
+            if not isinstance(target, dict):
+                return Unresolved(text)
+            target = target[key]
+        return target
+    return Unresolved(text)
+
+
+def call(function: str, arguments: list[Any], text: str) -> Any:
+    if any(isinstance(argument, Unresolved) for argument in arguments):
+        return Unresolved(text)
+    if function == "string" and len(arguments) == 1:
+        [value] = arguments
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if function == "union" and all(isinstance(argument, dict) for argument in arguments):
+        merged: dict[str, Any] = {}
+        for argument in arguments:
+            merged.update(argument)
+        return merged
+    if function == "items" and len(arguments) == 1 and isinstance(arguments[0], dict):
+        return [{"key": key, "value": value} for key, value in sorted(arguments[0].items())]
+    return Unresolved(text)
+
+
+def resolve_name(scope: Scope, name: str) -> Any:
+    file = scope.file
+    if name in file.params:
+        if scope.arguments is None and file.params[name].value is None:
+            return Unresolved(name)  # a deployment parameter without a default, such as environmentName
+        if scope.arguments is not None:
+            assert name in scope.arguments or file.params[name].value is not None, (
+                f"{file.path.name}: parameter {name} has no default and its caller passes none"
+            )
+            if name in scope.arguments:
+                assert scope.caller is not None
+                return resolve(scope.caller, scope.arguments[name])
+        return resolve(scope, file.params[name].value)
+    if name in file.vars:
+        value = file.vars[name].value
+        if isinstance(value, Expr) and (match := re.fullmatch(r"loadJsonContent\('([^']+)'\)", value.text)):
+            return json.loads((file.path.parent / match.group(1)).read_text())
+        return resolve(scope, value)
+    return Unresolved(name)
+
+
+def expand_loop(scope: Scope, declaration: Declaration) -> list[dict[str, Any]]:
+    """Each element of a ``[for item in <iterable>: {...}]`` resource, evaluated."""
+    loop = declaration.value
+    assert isinstance(loop, Loop), f"{declaration.name} is not a loop"
+    match = re.fullmatch(r"(\w+) in (.+)", loop.header)
+    assert match, f"cannot read the loop header {loop.header!r}"
+    variable, iterable = match.groups()
+    elements = evaluate(scope, iterable, {})
+    assert isinstance(elements, list), f"{iterable} does not evaluate to a list"
+    return [resolve(scope, loop.body, {variable: element}) for element in elements]
+
+
+def same_binding(scope_a: Scope, expression_a: Any, scope_b: Scope, expression_b: Any) -> bool:
+    """Whether two expressions name the same main.bicep value (the same parameter, variable or module output)."""
+
+    def origin(scope: Scope, expression: Any) -> tuple[str, Any]:
+        while (
+            isinstance(expression, Expr)
+            and scope.arguments is not None
+            and expression.text in scope.file.params
+            and expression.text in scope.arguments
+        ):
+            assert scope.caller is not None
+            scope, expression = scope.caller, scope.arguments[expression.text]
+        return scope.file.path.name, expression
+
+    return origin(scope_a, expression_a) == origin(scope_b, expression_b)
+
+
+# --- what infra gives the app ---------------------------------------------------------------------------------------
+
+
+def infra_app_settings() -> dict[str, Any]:
+    """``var appSettings`` of main.bicep, by name, as expressions."""
+    settings = bicep("main.bicep").vars["appSettings"].value
+    assert isinstance(settings, dict) and settings, "main.bicep must declare `var appSettings = { ... }`"
+    return settings
+
+
+def resolved_app_settings() -> dict[str, Any]:
+    return {name: resolve(main_scope(), value) for name, value in infra_app_settings().items()}
+
+
+def placeholder_environment() -> dict[str, str]:
+    """The app settings as the app would see them, with a placeholder where only a deployment knows the value."""
+    return {
+        name: f"https://placeholder.invalid/{value.text}" if isinstance(value, Unresolved) else str(value)
+        for name, value in resolved_app_settings().items()
+    }
+
+
+def infra_settings() -> Settings:
+    return load_settings(placeholder_environment())
+
+
+@pytest.fixture
+async def app_services() -> AsyncIterator[Services]:
+    """What the app builds from infra's settings: the real Azure OpenAI embedder (no request is sent)."""
+    settings = infra_settings()
+    embedder = build_embedder(settings)
+    # container_specs reads only the settings and the embedder: no store or chat model is needed for it.
+    yield Services(settings=settings, store=None, embedder=embedder, chat_model=ExtractiveChatModel())  # type: ignore[arg-type]
+    await embedder.close()
+
+
+def cosmos_catalog() -> dict[str, Any]:
+    return json.loads((INFRA / "cosmos-catalog.json").read_text())
+
+
+def function_bindings() -> Iterator[tuple[str, dict[str, Any]]]:
+    for function in app_functions():
+        for binding in json.loads(function.get_function_json())["bindings"]:
+            yield function.get_function_name(), binding
+
+
+def settings_the_bindings_name() -> set[str]:
+    names = set()
+    for _, binding in function_bindings():
+        names |= set(re.findall(r"%([^%]+)%", json.dumps(binding)))
+    return names
+
+
+def connections_of_bindings() -> dict[str, str]:
+    """Connection name -> binding type, for every binding that names a connection."""
+    return {binding["connection"]: binding["type"] for _, binding in function_bindings() if "connection" in binding}
+
+
+# --- the parser reads what it is meant to read ---------------------------------------------------------------------
+
+
+def test_the_bicep_reader_understands_every_infra_file() -> None:
+    for path in sorted(INFRA.rglob("*.bicep")):
+        parsed = bicep(str(path.relative_to(INFRA)))
+        assert parsed.declarations, path
+    assert resolve(main_scope(), Expr("string(embeddingDimensions)")) == "1536"
+    assert resolve(main_scope(), Expr("'rg-${environmentName}'")) == Unresolved("'rg-${environmentName}'")
+    assert resolve(main_scope(), Expr("cosmosCatalog.containers.products.name")) == "products"
+
+
+# --- settings ------------------------------------------------------------------------------------------------------
+
+
+def test_every_binding_expression_is_an_infra_app_setting() -> None:
+    named = settings_the_bindings_name()
+    assert named >= {"COSMOS_DATABASE", "COSMOS_PRODUCTS_CONTAINER", "COSMOS_LEASES_CONTAINER"}
+    assert named <= set(infra_app_settings()), f"set by no app setting in infra: {named - set(infra_app_settings())}"
+
+
+def test_every_binding_connection_is_identity_based_with_the_app_identity() -> None:
+    settings = infra_app_settings()
+    connections = connections_of_bindings()
+    assert connections, "the app has a change-feed trigger with a connection"
+    for connection, binding_type in connections.items():
+        assert connection not in settings, f"{connection} would be a connection string; use identity-based settings"
+        suffix = IDENTITY_ENDPOINT_SUFFIX.get(binding_type)
+        assert suffix, f"{binding_type} binding: add its identity-based endpoint setting to IDENTITY_ENDPOINT_SUFFIX"
+        assert f"{connection}__{suffix}" in settings
+        assert settings[f"{connection}__credential"] == "managedidentity"
+        # A user-assigned identity must be named, and it must be the one the app itself authenticates with.
+        assert settings[f"{connection}__clientId"] == settings["AZURE_CLIENT_ID"]
+    assert settings["AzureWebJobsStorage__clientId"] == settings["AZURE_CLIENT_ID"]
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert "AzureWebJobsStorage" not in settings, "host storage must be identity-based, not a connection string"
+
+
+def test_infra_settings_choose_cosmos_and_azure_openai_and_satisfy_them() -> None:
+    settings = infra_settings()
+    assert settings.STORE_BACKEND is StoreBackend.COSMOS
+    assert settings.EMBEDDING_BACKEND is EmbeddingBackend.AZURE_OPENAI
+    assert settings.CHAT_BACKEND is ChatBackend.AZURE_OPENAI
+    assert settings.COSMOS_AUTH is CosmosAuth.IDENTITY
+    assert settings.COSMOS_CREATE_LEASE_CONTAINER is False
+    assert settings.EMBEDDING_DIMENSIONS == 1536
+    assert settings.AZURE_CLIENT_ID and settings.COSMOS_CONNECTION__accountEndpoint and settings.AZURE_OPENAI_ENDPOINT
+
+
+@pytest.mark.parametrize("required", ["COSMOS_CONNECTION__accountEndpoint", "AZURE_OPENAI_ENDPOINT"])
+def test_the_settings_check_would_catch_a_setting_infra_dropped(required: str) -> None:
+    environment = placeholder_environment()
+    assert required in environment
+    del environment[required]
+    with pytest.raises(SettingsError, match=required):
+        load_settings(environment)
+
+
+def test_every_infra_app_setting_is_one_the_app_or_the_host_reads() -> None:
+    app_keys = {item.name for item in fields(Settings)}
+    identity_keys = {
+        f"{connection}__{suffix}"
+        for connection in connections_of_bindings()
+        for suffix in ("accountEndpoint", "credential", "clientId")
+    }
+    unknown = set(infra_app_settings()) - app_keys - HOST_SETTINGS - identity_keys
+    assert not unknown, f"no one reads these (a typo is silently ignored): {sorted(unknown)}"
+
+
+def test_infra_sets_no_secret_and_nothing_flex_consumption_replaces() -> None:
+    names = set(infra_app_settings())
+    assert not names & SECRET_SETTINGS
+    assert not names & FLEX_DEPRECATED_SETTINGS
+    for path in INFRA.rglob("*.bicep"):
+        text = path.read_text()
+        assert "listKeys" not in text and "AccountKey=" not in text, f"{path.name} reads an account key"
+
+
+def test_app_settings_values_are_strings_or_come_from_azure() -> None:
+    for name, value in resolved_app_settings().items():
+        assert isinstance(value, str | Unresolved), f"{name} resolves to {value!r}: wrap numbers in string()"
+
+
+def test_lease_container_auto_creation_stays_off_in_azure() -> None:
+    assert infra_app_settings()["COSMOS_CREATE_LEASE_CONTAINER"] == "false"
+    [lease_trigger] = [binding for _, binding in function_bindings() if binding["type"] == "cosmosDBTrigger"]
+    assert lease_trigger["createLeaseContainerIfNotExists"] is False
+
+
+# --- Cosmos DB -----------------------------------------------------------------------------------------------------
+
+
+def infra_containers() -> dict[str, dict[str, Any]]:
+    """The container resources app/cosmos.bicep creates, by name, evaluated as ARM would."""
+    cosmos = bicep("app/cosmos.bicep")
+    created = expand_loop(
+        module_scope("app/cosmos.bicep"),
+        cosmos.resource("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"),
+    )
+    containers = {}
+    for container in created:
+        assert container["parent"] == Unresolved("database")  # the sqlDatabases resource above
+        assert container["name"] == container["properties"]["resource"]["id"]
+        containers[container["name"]] = container["properties"]["resource"]
+    return containers
+
+
+def test_cosmos_bicep_creates_the_database_and_the_containers_of_the_shared_catalog_file() -> None:
+    cosmos = bicep("app/cosmos.bicep")
+    assert cosmos.vars["catalog"].value == Expr("loadJsonContent('../cosmos-catalog.json')")
+    assert bicep("main.bicep").vars["cosmosCatalog"].value == Expr("loadJsonContent('cosmos-catalog.json')")
+    database = resolve(module_scope("app/cosmos.bicep"), body(cosmos.resource(SQL_DATABASE)))
+    assert database["name"] == database["properties"]["resource"]["id"] == cosmos_catalog()["database"]
+    assert set(infra_containers()) == {container["name"] for container in cosmos_catalog()["containers"].values()}
+
+
+async def test_infra_creates_exactly_the_containers_the_app_uses(app_services: Services) -> None:
+    settings = app_services.settings
+    specs = app_services.container_specs()
+    containers = infra_containers()
+    assert set(containers) == set(specs), "infra and the app must create and use the same containers"
+    for name, spec in specs.items():
+        assert containers[name]["partitionKey"]["paths"] == [spec.partition_key_path], name
+        assert ("vectorEmbeddingPolicy" in containers[name]) is (spec.vector is not None), name
+    assert cosmos_catalog()["database"] == settings.COSMOS_DATABASE
+
+
+async def test_infra_containers_are_exactly_the_bootstrap_definitions(app_services: Services) -> None:
+    # store/cosmos_bootstrap.py defines the containers from the app's own specs (what `python -m
+    # store.cosmos_bootstrap` creates and checks); infra must create the very same ones.
+    from store.cosmos_bootstrap import container_definitions
+
+    definitions = container_definitions(app_services.settings, app_services.embedder.dimensions)
+    assert infra_containers() == {definition.name: definition.resource() for definition in definitions}
+
+
+async def test_the_vector_policy_is_the_one_the_app_writes_and_searches(app_services: Services) -> None:
+    [vector] = {spec.vector for spec in app_services.container_specs().values() if spec.vector is not None}
+    assert vector.dimensions == app_services.embedder.dimensions == 1536
+    for name, container in infra_containers().items():
+        if "vectorEmbeddingPolicy" not in container:
+            continue
+        assert container["vectorEmbeddingPolicy"]["vectorEmbeddings"] == [
+            {"path": vector.path, "dataType": "float32", "distanceFunction": vector.distance, "dimensions": 1536}
+        ], name
+        policy = container["indexingPolicy"]
+        assert {"path": f"{vector.path}/*"} in policy["excludedPaths"], f"{name} would range-index every vector"
+        assert policy["vectorIndexes"] == [
+            {"path": vector.path, "type": app_services.settings.COSMOS_VECTOR_INDEX_TYPE.value}
+        ], name
+    assert cosmos_catalog()["vectorPath"] == VECTOR_PATH == vector.path
+
+
+def test_vector_size_and_index_type_come_from_the_parameters_the_app_settings_use() -> None:
+    # One parameter feeds both the container and the app setting, so overriding it cannot split them.
+    scope = module_scope("app/cosmos.bicep")
+    settings = infra_app_settings()
+    assert same_binding(scope, Expr("vectorIndexType"), main_scope(), settings["COSMOS_VECTOR_INDEX_TYPE"])
+    assert same_binding(scope, Expr("embeddingDimensions"), main_scope(), Expr("embeddingDimensions"))
+    assert settings["EMBEDDING_DIMENSIONS"] == Expr("string(embeddingDimensions)")
+
+
+def test_the_offered_vector_index_types_are_ones_the_app_knows_and_fit_the_dimensions() -> None:
+    main = bicep("main.bicep")
+    offered = main.params["vectorIndexType"].decorators["allowed"]
+    assert set(offered) <= {member.value for member in VectorIndexType}
+    assert main.params["vectorIndexType"].value == Settings.COSMOS_VECTOR_INDEX_TYPE.value == "quantizedFlat"
+    assert bicep("app/cosmos.bicep").params["vectorIndexType"].decorators["allowed"] == offered
+    assert "diskANN" in offered
+    if main.params["embeddingDimensions"].decorators["maxValue"] > FLAT_INDEX_MAX_DIMENSIONS:
+        assert "flat" not in offered
+
+
+def test_the_chat_cache_has_ttl_on_so_entries_expire_by_themselves() -> None:
+    settings = infra_settings()
+    containers = infra_containers()
+    assert containers[settings.COSMOS_CACHE_CONTAINER]["defaultTtl"] == -1
+    assert all("defaultTtl" not in containers[name] for name in containers if name != settings.COSMOS_CACHE_CONTAINER)
+    assert containers[settings.COSMOS_LEASES_CONTAINER]["partitionKey"]["paths"] == ["/id"]
+
+
+def test_cosmos_is_serverless_nosql_with_vector_search_and_entra_id_only() -> None:
+    account = body(bicep("app/cosmos.bicep").resource("Microsoft.DocumentDB/databaseAccounts"))
+    properties = account["properties"]
+    assert account["kind"] == "GlobalDocumentDB"
+    assert properties["disableLocalAuth"] is True
+    assert {"name": "EnableNoSQLVectorSearch"} in properties["capabilities"]
+    assert {"name": "EnableServerless"} in properties["capabilities"]
+
+
+# --- Azure OpenAI --------------------------------------------------------------------------------------------------
+
+
+def test_openai_is_entra_id_only_with_a_custom_subdomain() -> None:
+    account = body(bicep("app/openai.bicep").resource("Microsoft.CognitiveServices/accounts"))
+    assert account["kind"] == "OpenAI"
+    assert account["properties"]["disableLocalAuth"] is True
+    assert account["properties"]["customSubDomainName"] == Expr("name")
+
+
+@pytest.mark.parametrize(
+    ("deployment", "deployment_setting", "model_setting"),
+    [
+        ("embeddingDeployment", "AZURE_OPENAI_EMBEDDING_DEPLOYMENT", "EMBEDDING_MODEL"),
+        ("chatDeployment", "AZURE_OPENAI_CHAT_DEPLOYMENT", None),
+    ],
+)
+def test_openai_deploys_what_the_app_calls(deployment: str, deployment_setting: str, model_setting: str | None) -> None:
+    openai = bicep("app/openai.bicep")
+    scope = module_scope("app/openai.bicep")
+    [resource] = [
+        item for item in openai.resources("Microsoft.CognitiveServices/accounts/deployments") if item.name == deployment
+    ]
+    created = body(resource)
+    settings = infra_app_settings()
+    assert same_binding(scope, created["name"], main_scope(), settings[deployment_setting])
+    if model_setting is not None:
+        assert same_binding(scope, created["properties"]["model"]["name"], main_scope(), settings[model_setting])
+    assert resolve(scope, created["properties"]["model"]["version"])
+
+
+def test_the_default_models_are_text_embedding_3_small_and_gpt_4o() -> None:
+    settings = infra_settings()
+    assert settings.EMBEDDING_MODEL == settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT == "text-embedding-3-small"
+    assert resolve(main_scope(), Expr("chatModelName")) == settings.AZURE_OPENAI_CHAT_DEPLOYMENT == "gpt-4o"
+
+
+@pytest.mark.parametrize("dimensions", [1, 256, 1536])
+async def test_every_vector_size_infra_accepts_is_one_the_embedding_model_makes(dimensions: int) -> None:
+    limits = bicep("main.bicep").params["embeddingDimensions"].decorators
+    assert limits["minValue"] <= dimensions <= limits["maxValue"] == 1536
+    environment = placeholder_environment() | {"EMBEDDING_DIMENSIONS": str(dimensions)}
+    embedder = build_embedder(load_settings(environment))
+    try:
+        assert embedder.dimensions == dimensions
+    finally:
+        await embedder.close()
+
+
+# --- identity and roles --------------------------------------------------------------------------------------------
+
+
+def test_role_definition_ids_are_exactly_the_documented_built_in_ids() -> None:
+    roles = bicep("app/roles.bicep")
+    assert roles.vars["roleIds"].value == DOCUMENTED_ROLE_IDS
+    assert roles.vars["cosmosDataContributorRoleId"].value == COSMOS_DATA_CONTRIBUTOR_ROLE_ID
+    known = set(DOCUMENTED_ROLE_IDS.values()) | {COSMOS_DATA_CONTRIBUTOR_ROLE_ID}
+    for path in INFRA.rglob("*.bicep"):
+        guids = set(re.findall(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", path.read_text()))
+        assert guids <= known, f"{path.name} has ids that are no documented built-in role: {guids - known}"
+
+
+def test_every_role_is_assigned_on_its_resource() -> None:
+    roles = bicep("app/roles.bicep")
+    text = roles.path.read_text()
+    for name in DOCUMENTED_ROLE_IDS:
+        assert len(re.findall(rf"\broleIds\.{name}\b", text)) >= 1, f"{name} is declared but never assigned"
+    assignments = {item.name: item for item in roles.resources("Microsoft.Authorization/roleAssignments")}
+    assert isinstance(assignments["storageRoles"].value, Loop)
+    assert assignments["storageRoles"].value.header == "roleId in storageRoleIds"
+    assert body(assignments["storageRoles"])["scope"] == Expr("storage")
+    assert roles.vars["storageRoleIds"].value == [
+        Expr("roleIds.storageBlobDataOwner"),
+        Expr("roleIds.storageQueueDataContributor"),
+        Expr("roleIds.storageTableDataContributor"),
+    ]
+    assert body(assignments["openAiUser"])["scope"] == Expr("openAi")
+    assert body(assignments["metricsPublisher"])["scope"] == Expr("applicationInsights")
+    cosmos = body(roles.resource("Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments"))
+    assert cosmos["properties"]["roleDefinitionId"] == Expr(
+        "'${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}'"
+    )
+    assert cosmos["properties"]["scope"] == Expr("cosmos.id")
+
+
+def test_the_app_identity_and_the_optional_developer_get_the_roles() -> None:
+    main = bicep("main.bicep")
+    calls = [item for item in main.declarations if item.kind == "module" and item.type == "app/roles.bicep"]
+    arguments = {item.name: body(item)["params"] for item in calls}
+    assert arguments["appRoles"]["principalId"] == Expr("identity.outputs.principalId")
+    assert arguments["appRoles"]["principalType"] == "ServicePrincipal"
+    user = next(item for item in calls if item.name == "userRoles")
+    assert isinstance(user.value, Conditional) and user.value.condition == "!empty(principalId)"
+    assert arguments["userRoles"]["principalId"] == Expr("principalId")
+    assert main.params["principalId"].value == ""
+
+
+# --- hosting -------------------------------------------------------------------------------------------------------
+
+
+def test_the_function_app_is_flex_consumption_python_3_11_with_the_user_assigned_identity() -> None:
+    app = bicep("app/functionapp.bicep")
+    scope = module_scope("app/functionapp.bicep")
+    plan = body(app.resource("Microsoft.Web/serverfarms"))
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    site = body(app.resource("Microsoft.Web/sites"))
+    config = site["properties"]["functionAppConfig"]
+    assert resolve(scope, config["runtime"]) == {"name": "python", "version": "3.11"}
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert SpecifierSet(requires).contains("3.11"), f"the app (requires-python {requires}) cannot run on 3.11"
+    assert site["identity"]["type"] == "UserAssigned"
+    assert config["deployment"]["storage"]["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": Expr("identityId"),
+    }
+    assert body(bicep("main.bicep").module("app/functionapp.bicep"))["params"]["identityId"] == Expr(
+        "identity.outputs.id"
+    )
+    settings = body(app.resource("Microsoft.Web/sites/config"))
+    assert settings["name"] == "appsettings"
+    assert same_binding(scope, settings["properties"], main_scope(), Expr("appSettings"))
+
+
+def test_storage_and_telemetry_accept_identities_only() -> None:
+    storage = body(bicep("app/storage.bicep").resource("Microsoft.Storage/storageAccounts"))
+    assert storage["properties"]["allowSharedKeyAccess"] is False
+    insights = body(bicep("app/monitoring.bicep").resource("Microsoft.Insights/components"))
+    assert insights["properties"]["DisableLocalAuth"] is True
+    assert resolve(main_scope(), infra_app_settings()["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]) == Unresolved(
+        "'ClientId=${identity.outputs.clientId};Authorization=AAD'"
+    )
+
+
+def azure_yaml_services() -> dict[str, dict[str, str]]:
+    """The services of azure.yaml (two-space indented, scalar values), without a YAML library."""
+    services: dict[str, dict[str, str]] = {}
+    section = current = None
+    for line in (REPO / "azure.yaml").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        key, _, value = line.strip().partition(":")
+        if indent == 0:
+            section = key
+        elif section == "services" and indent == 2:
+            current = services.setdefault(key, {})
+        elif section == "services" and indent == 4 and current is not None:
+            current[key] = value.strip().strip("'\"")
+    return services
+
+
+def test_azure_yaml_deploys_this_folder_as_a_python_function_to_the_tagged_app() -> None:
+    services = azure_yaml_services()
+    assert list(services) == [bicep("app/functionapp.bicep").vars["serviceName"].value]
+    [service] = services.values()
+    assert service == {"project": ".", "language": "python", "host": "function", "remoteBuild": "true"}
+    site = body(bicep("app/functionapp.bicep").resource("Microsoft.Web/sites"))
+    assert "'azd-service-name': serviceName" in site["tags"].text

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test lint typecheck install browser clean
+.PHONY: run test lint typecheck install browser clean bench
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,9 +37,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# The Cosmos DB protocol server the store tests run against (npm @vercel/cosmosdb-server, pinned in package.json).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund && touch $@; \
+	else echo "npm is not installed: the Cosmos DB test-server tests will be skipped (they fail under CI)"; fi
+
 ## Lint, type-check and run the whole suite.
-test: $(STAMP) browser lint typecheck
+test: $(STAMP) node_modules/.installed browser lint typecheck
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[local,bench]'
+	touch $(BENCH_STAMP)
+
+## Every benchmark in one run (~15 min): docs/bench/results.json, results.md and charts. BENCH_ARGS=--quick for a smoke run.
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

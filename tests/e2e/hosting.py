@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,10 @@ class RunningHost:
 
 def start_host(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> RunningHost:
     """Start ``run --port 0`` in ``cwd`` and wait for its banner (stdout read unbuffered, so select is honest)."""
-    log_path = cwd / f"host-{time.monotonic_ns()}.log"
+    # The log goes to the temporary folder, never into the working tree the host runs in.
+    log_fd, log_name = tempfile.mkstemp(prefix="devhost-", suffix=".log")
+    os.close(log_fd)
+    log_path = Path(log_name)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "run", "--port", "0", *args],

@@ -29,6 +29,12 @@ Choices worth knowing (each is covered by ``tests/unit/test_cosmos_store.py``):
   here, not in the WHERE clause: a ``VectorDistance`` predicate would be evaluated for every candidate instead of
   letting the vector index pick the top ``k``, and the result is the same as the SQLite store's (the best ``k``,
   then the weak ones dropped). See :func:`build_vector_query`.
+* **Hybrid search** is ``SELECT TOP @k VALUE c FROM c [WHERE filters] ORDER BY RANK RRF(VectorDistance(c.embedding,
+  @vector), FullTextScore(c.name, @t0, @t1…), FullTextScore(c.description, @t0, @t1…)…)``: one ``FullTextScore``
+  (BM25) per full-text path of the container, fused with the vector ranking by Cosmos DB's reciprocal rank fusion.
+  The search terms are the distinct lower-cased words of the text, each a query parameter (the Azure SDKs pass
+  parameters of hybrid queries through to every component query). Cosmos DB returns no fused score (``FullTextScore``
+  and ``RRF`` cannot be projected), so a hit's score is ``1 / (RRF_K + rank)``. See :func:`build_hybrid_query`.
 * **The change feed** is the SDK's latest-version change feed (``query_items_change_feed``); continuations are the
   SDK's own tokens. In Azure the Functions host's Cosmos DB trigger reads the feed (with leases), so the app itself
   only calls :meth:`CosmosDocumentContainer.read_changes` from tools and the local host.
@@ -49,6 +55,7 @@ from azure.core import MatchConditions
 from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceNotFoundError
 
 from store.base import (
+    RRF_K,
     SYSTEM_FIELDS,
     ChangeBatch,
     ConflictError,
@@ -76,6 +83,10 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#")
 #: Cosmos DB applies at most this many operations in one patch request.
 MAX_PATCH_OPERATIONS = 10
+#: At most this many distinct words of a hybrid search's text become ``FullTextScore`` terms (the first ones).
+MAX_HYBRID_TERMS = 16
+#: Words of a hybrid search's text: runs of letters, digits and underscores (the SQLite store's FTS5 tokens).
+_WORD = re.compile(r"\w+")
 _SQL_OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PATCH_OPS = ("set", "replace", "add", "remove", "incr")
 
@@ -101,16 +112,25 @@ def field_reference(field_name: str, alias: str = "c") -> str:
     return alias + "".join(f'["{part}"]' for part in field_name.split("."))
 
 
+def path_reference(path: str, alias: str = "c", what: str = "vector") -> str:
+    """``c.embedding`` for the path ``/embedding``: the documented form, so the query matches the container's index.
+
+    Raises:
+        ValueError: ``path`` is not a JSON pointer of plain identifiers (``what`` names it in the message).
+    """
+    segments = path.strip("/").split("/") if isinstance(path, str) and path.startswith("/") else [""]
+    if not all(FIELD_NAME.fullmatch(s) and "." not in s for s in segments):
+        raise ValueError(f"invalid {what} path {path!r}: use a JSON pointer of plain names such as /embedding")
+    return alias + "".join("." + segment for segment in segments)
+
+
 def vector_reference(vector: VectorSpec, alias: str = "c") -> str:
     """``c.embedding`` for the path ``/embedding``: the documented form, so the query matches the vector index.
 
     Raises:
         ValueError: a path segment is not a plain identifier.
     """
-    segments = vector.path.strip("/").split("/")
-    if not vector.path.startswith("/") or not all(FIELD_NAME.fullmatch(s) and "." not in s for s in segments):
-        raise ValueError(f"invalid vector path {vector.path!r}: use a JSON pointer of plain names such as /embedding")
-    return alias + "".join("." + segment for segment in segments)
+    return path_reference(vector.path, alias)
 
 
 def _type_check(field_name: str, value: Any) -> str:
@@ -226,6 +246,16 @@ def build_vector_query(
         ValueError: the container has no vector policy, ``vector`` has the wrong dimensions, is all zeros or not
             finite, ``k`` is not positive, or a filter is invalid.
     """
+    distance, parameters = _vector_search_parts(spec, vector, k)
+    where, parameters = build_where(filters, parameters)
+    text = f"SELECT TOP @k c AS document, {distance} AS score FROM c"
+    if where:
+        text += f" WHERE {where}"
+    return text + f" ORDER BY {distance}", parameters
+
+
+def _vector_search_parts(spec: ContainerSpec, vector: Sequence[float], k: int) -> tuple[str, Parameters]:
+    """``VectorDistance(c.<path>, @vector)`` and the ``@k`` and ``@vector`` parameters, after checking the request."""
     if spec.vector is None:
         raise ValueError(f"container {spec.name!r} has no vector policy, so it cannot be searched by vector")
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
@@ -240,12 +270,60 @@ def build_vector_query(
     if query_vector is None or not any(query_vector):
         raise ValueError("the query vector must be finite numbers and not all zeros")
     distance = f"VectorDistance({vector_reference(spec.vector)}, @vector)"
-    parameters: Parameters = [{"name": "@k", "value": k}, {"name": "@vector", "value": query_vector}]
+    return distance, [{"name": "@k", "value": k}, {"name": "@vector", "value": query_vector}]
+
+
+def hybrid_terms(text: str) -> list[str]:
+    """The full-text terms of a hybrid search: the distinct lower-cased words of ``text``, in order of appearance,
+    at most :data:`MAX_HYBRID_TERMS` (Cosmos DB recommends single keywords over phrases for ``FullTextScore``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"the search text must be a string, not {type(text).__name__}")
+    return list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:MAX_HYBRID_TERMS]
+
+
+def build_hybrid_query(
+    spec: ContainerSpec, vector: Sequence[float], text: str, k: int, filters: Sequence[FieldFilter] = ()
+) -> tuple[str, Parameters]:
+    """The query text and parameters of a hybrid search: the top ``k`` documents by reciprocal rank fusion.
+
+    ``SELECT TOP @k VALUE c FROM c [WHERE <filters>] ORDER BY RANK RRF(VectorDistance(c.embedding, @vector),
+    FullTextScore(c.name, @t0, @t1…), …, [n, 1, …])``: one ``FullTextScore`` per full-text path of ``spec`` (the
+    vector ranking weighted as all ``n`` of them together), in order, each
+    scoring the same terms (:func:`hybrid_terms`), every term a parameter (``@t0``, ``@t1``…). Rows are whole
+    documents, best first; Cosmos DB returns no fused score (``RRF`` and ``FullTextScore`` are only allowed in
+    ``ORDER BY RANK``).
+
+    With no terms (``text`` has no words) there is nothing to rank by text: the query is :func:`build_vector_query`'s,
+    whose rows are ``{"document", "score"}``.
+
+    Raises:
+        ValueError: the container has no vector policy or no full-text paths, a full-text path is not a JSON pointer
+            of plain names, or as :func:`build_vector_query`.
+    """
+    if not spec.full_text_paths:
+        raise ValueError(
+            f"container {spec.name!r} has no full-text paths (ContainerSpec.full_text_paths), so it cannot be "
+            "searched by hybrid search"
+        )
+    scored_paths = [path_reference(path, what="full-text") for path in spec.full_text_paths]
+    terms = hybrid_terms(text)
+    if not terms:
+        return build_vector_query(spec, vector, k, filters)
+    distance, parameters = _vector_search_parts(spec, vector, k)
+    names = []
+    for index, term in enumerate(terms):
+        names.append(f"@t{index}")
+        parameters.append({"name": names[-1], "value": term})
+    arguments = ", ".join(names)
+    scores = ", ".join(f"FullTextScore({reference}, {arguments})" for reference in scored_paths)
     where, parameters = build_where(filters, parameters)
-    text = f"SELECT TOP @k c AS document, {distance} AS score FROM c"
+    query = "SELECT TOP @k VALUE c FROM c"
     if where:
-        text += f" WHERE {where}"
-    return text + f" ORDER BY {distance}", parameters
+        query += f" WHERE {where}"
+    # Weights: the vector ranking counts as much as all the full-text rankings together, as in the embedded store
+    # (one vector ranking fused with one full-text ranking over every field).
+    weights = ", ".join([str(len(scored_paths))] + ["1"] * len(scored_paths))
+    return query + f" ORDER BY RANK RRF({distance}, {scores}, [{weights}])", parameters
 
 
 def _literal(value: Any) -> str:
@@ -402,6 +480,23 @@ def scored_documents(rows: Sequence[Any], spec: ContainerSpec, min_score: float 
         if _has_searchable_vector(document, spec.vector):
             results.append(ScoredDocument(document, score))
     return results
+
+
+def ranked_documents(rows: Sequence[Any], spec: ContainerSpec) -> list[ScoredDocument]:
+    """The hits of a :func:`build_hybrid_query` result (whole documents, best first), scored by rank.
+
+    Cosmos DB does not return the fused score of ``ORDER BY RANK RRF(...)``, so the hit at (1-based) rank ``r`` of
+    the returned order scores ``1 / (RRF_K + r)``: what a document ranked ``r`` by one of the fused rankings alone
+    would score. Documents without a vector of the container's dimensions are dropped (they keep no rank of their
+    own, so the hits after them keep the scores of their place in Cosmos DB's order).
+    """
+    if spec.vector is None:
+        raise ValueError(f"container {spec.name!r} has no vector policy")
+    return [
+        ScoredDocument(document, 1.0 / (RRF_K + rank))
+        for rank, document in enumerate(rows, start=1)
+        if isinstance(document, dict) and _has_searchable_vector(document, spec.vector)
+    ]
 
 
 def _match_conditions(if_match: str | None) -> dict[str, Any]:
@@ -719,6 +814,37 @@ class CosmosDocumentContainer(DocumentContainer):
         """
         text, parameters = build_vector_query(self.spec, vector, k, filters)
         return scored_documents(await self._query(text, parameters), self.spec, min_score)
+
+    async def hybrid_search(
+        self,
+        vector: Sequence[float],
+        text: str,
+        k: int,
+        *,
+        filters: Sequence[FieldFilter] = (),
+    ) -> list[ScoredDocument]:
+        """The ``k`` best documents by Cosmos DB's reciprocal rank fusion of vector and BM25 rankings, best first.
+
+        The query is :func:`build_hybrid_query`'s: ``ORDER BY RANK RRF(VectorDistance(...), FullTextScore(<path>,
+        <terms>)...)`` with one ``FullTextScore`` per full-text path. Cosmos DB returns the fused order but not the
+        fused scores (``RRF`` and ``FullTextScore`` cannot be projected), so each hit's ``score`` is
+        ``1 / (RRF_K + rank)`` for its 1-based rank in that order: it decreases as the SQLite store's fused score does,
+        but is not the same number. When ``text`` has no words, the ranking is the vector ranking alone, scored the
+        same way. Documents without a vector of the container's dimensions are dropped, so fewer than ``k`` may come
+        back.
+
+        Needs the account capability ``EnableNoSQLFullTextSearch`` and, for the full-text index to be used, the
+        container's full-text policy and indexes (``python -m store.cosmos_bootstrap`` or ``azd up``).
+
+        Raises:
+            ValueError: the container has no vector policy or no ``full_text_paths``, or as :meth:`vector_search`.
+        """
+        query, parameters = build_hybrid_query(self.spec, vector, text, k, filters)
+        rows = await self._query(query, parameters)
+        if not hybrid_terms(text):
+            # The vector query's rows: {"document": ..., "score": <cosine similarity>}, most similar first.
+            rows = [row.get("document") for row in rows if isinstance(row, Mapping)]
+        return ranked_documents(rows, self.spec)
 
     async def read_changes(
         self, continuation: str | None, max_items: int, *, from_beginning: bool = True

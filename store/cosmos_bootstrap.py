@@ -1,8 +1,11 @@
 """Create the Cosmos DB database and every container the app uses, if missing: ``python -m store.cosmos_bootstrap``.
 
-Idempotent: existing containers are left alone, but checked. A vector embedding policy and vector indexes cannot be
-changed on an existing container, so a container whose partition key or vector policy differs from what the
-settings ask for fails the command with both policies and what to do, instead of the app later mixing vectors.
+Idempotent: existing containers are checked, and left alone when they fit. A vector embedding policy and vector
+indexes cannot be changed on an existing container, so a container whose partition key or vector policy differs from
+what the settings ask for fails the command with both policies and what to do, instead of the app later mixing
+vectors. A full-text policy and full-text indexes (hybrid search) can be changed in place: a container that differs
+only in those is updated (``replace_container``, keeping everything else it has), which starts an online index
+transformation; hybrid search uses the new index once it completes.
 
 The containers come from :meth:`catalog.services.Services.container_specs` (names from settings, partition keys,
 the vector path), so the app, this command and ``infra/`` cannot disagree; :func:`container_definitions` is the
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +48,16 @@ VECTOR_DATA_TYPE = "float32"
 #: Paths every container leaves out of the range index (as Cosmos DB's default policy does).
 _ETAG_PATH = '/"_etag"/?'
 
+#: The language of the full-text paths (tokenizing, stemming and stop words; en-US is the generally available one).
+FULL_TEXT_LANGUAGE = "en-US"
+
+#: A full-text path: a JSON pointer of plain names (Cosmos DB allows no wildcards in full-text paths).
+_FULL_TEXT_PATH = re.compile(r"(?:/[A-Za-z_][A-Za-z0-9_]*)+")
+
+#: What a difference is about, by the start of its text (see :func:`container_differences`).
+_FULL_TEXT_DIFFERENCES = ("full-text policy", "full-text indexes")
+_TTL_DIFFERENCE = "default TTL"
+
 
 class ContainerMismatchError(ValueError):
     """An existing container differs from its definition in something Cosmos DB cannot change in place."""
@@ -53,8 +67,9 @@ class ContainerMismatchError(ValueError):
 class ContainerDefinition:
     """Everything Cosmos DB needs to create one container the way the app expects it.
 
-    ``indexing_policy``, ``vector_embedding_policy`` and ``default_ttl`` are exactly what is sent to Cosmos DB
-    (``None``: not sent). ``setting`` names the setting that chooses the container's name, for messages.
+    ``indexing_policy``, ``vector_embedding_policy``, ``full_text_policy`` and ``default_ttl`` are exactly what is
+    sent to Cosmos DB (``None``: not sent). ``setting`` names the setting that chooses the container's name, for
+    messages.
     """
 
     name: str
@@ -63,6 +78,7 @@ class ContainerDefinition:
     vector_embedding_policy: Mapping[str, Any] | None = None
     default_ttl: int | None = None
     setting: str | None = field(default=None, compare=False)
+    full_text_policy: Mapping[str, Any] | None = None
 
     def resource(self) -> dict[str, Any]:
         """The container as the Cosmos DB REST API / ARM ``resource`` describes it (what ``--dry-run`` prints)."""
@@ -73,6 +89,8 @@ class ContainerDefinition:
         }
         if self.vector_embedding_policy is not None:
             resource["vectorEmbeddingPolicy"] = self.vector_embedding_policy
+        if self.full_text_policy is not None:
+            resource["fullTextPolicy"] = self.full_text_policy
         if self.default_ttl is not None:
             resource["defaultTtl"] = self.default_ttl
         return resource
@@ -97,8 +115,29 @@ def vector_embedding_policy(vector: VectorSpec) -> dict[str, Any]:
     }
 
 
-def indexing_policy(vector: VectorSpec | None, vector_index_type: str) -> dict[str, Any]:
-    """Consistent indexing of every path; a vector is left out of the range index and gets a vector index."""
+def full_text_policy(paths: Sequence[str]) -> dict[str, Any]:
+    """``{"defaultLanguage": "en-US", "fullTextPaths": [{path, language}]}`` for the full-text ``paths``.
+
+    Raises:
+        ValueError: a path is not a JSON pointer of plain names (``/description``).
+    """
+    for path in paths:
+        if not isinstance(path, str) or not _FULL_TEXT_PATH.fullmatch(path):
+            raise ValueError(
+                f"invalid full-text path {path!r}: use a JSON pointer of plain names such as /description "
+                "(Cosmos DB allows no wildcards in full-text paths)"
+            )
+    return {
+        "defaultLanguage": FULL_TEXT_LANGUAGE,
+        "fullTextPaths": [{"path": path, "language": FULL_TEXT_LANGUAGE} for path in paths],
+    }
+
+
+def indexing_policy(
+    vector: VectorSpec | None, vector_index_type: str, full_text_paths: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Consistent indexing of every path; a vector is left out of the range index and gets a vector index; each
+    full-text path gets a full-text index (they stay in the range index too: filters and ORDER BY use it)."""
     policy: dict[str, Any] = {
         "indexingMode": "consistent",
         "automatic": True,
@@ -109,6 +148,8 @@ def indexing_policy(vector: VectorSpec | None, vector_index_type: str) -> dict[s
         # Range-indexing every number of every vector would cost RUs on each write and serve no query.
         policy["excludedPaths"].append({"path": vector.path + "/*"})
         policy["vectorIndexes"] = [{"path": vector.path, "type": vector_index_type}]
+    if full_text_paths:
+        policy["fullTextIndexes"] = [{"path": path} for path in full_text_paths]
     return policy
 
 
@@ -116,14 +157,17 @@ def definition_for_spec(
     spec: ContainerSpec, vector_index_type: str, *, default_ttl: int | None = None, setting: str | None = None
 ) -> ContainerDefinition:
     """The container definition of ``spec`` with the given vector index type (``quantizedFlat``, ``diskANN``,
-    ``flat``) and default TTL (``-1``: TTL on, items expire by their own ``ttl``)."""
+    ``flat``) and default TTL (``-1``: TTL on, items expire by their own ``ttl``); a spec with ``full_text_paths``
+    gets a full-text policy and full-text indexes on them."""
+    paths = tuple(spec.full_text_paths)
     return ContainerDefinition(
         name=spec.name,
         partition_key_path=spec.partition_key_path,
-        indexing_policy=indexing_policy(spec.vector, vector_index_type),
+        indexing_policy=indexing_policy(spec.vector, vector_index_type, paths),
         vector_embedding_policy=None if spec.vector is None else vector_embedding_policy(spec.vector),
         default_ttl=default_ttl,
         setting=setting,
+        full_text_policy=full_text_policy(paths) if paths else None,
     )
 
 
@@ -147,10 +191,12 @@ _CONTAINER_SETTINGS = (
 
 
 def container_definitions(settings: Settings, dimensions: int) -> list[ContainerDefinition]:
-    """Every container the app uses, fully defined: name, partition key, vector policy, indexing policy, TTL.
+    """Every container the app uses, fully defined: name, partition key, vector and full-text policies, indexing
+    policy, TTL.
 
     The chat cache container has TTL on without a default (``default_ttl=-1``), so each entry expires by its own
-    ``ttl``. Vector containers get ``COSMOS_VECTOR_INDEX_TYPE``.
+    ``ttl``. Vector containers get ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and
+    indexes on the fields it embeds (``EMBED_FIELDS``), for hybrid search.
     """
     if dimensions < 1:
         raise ValueError(f"dimensions must be at least 1, not {dimensions}")
@@ -196,11 +242,30 @@ def _normalised_vector_indexes(policy: Mapping[str, Any] | None) -> list[dict[st
     )
 
 
+def _normalised_full_text_policy(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The full-text paths of a policy with the language each gets (its own, else the default), sorted by path."""
+    if not policy:
+        return []
+    default = str(policy.get("defaultLanguage") or "").lower()
+    return sorted(
+        (
+            {"path": entry.get("path"), "language": str(entry.get("language") or default).lower()}
+            for entry in policy.get("fullTextPaths") or []
+        ),
+        key=lambda entry: str(entry["path"]),
+    )
+
+
+def _normalised_full_text_indexes(policy: Mapping[str, Any] | None) -> list[str]:
+    return sorted(str(entry.get("path")) for entry in (policy or {}).get("fullTextIndexes") or [])
+
+
 def container_differences(existing: Mapping[str, Any], wanted: ContainerDefinition) -> list[str]:
     """What differs between an existing container (its properties, as ``read()`` returns them) and ``wanted``.
 
-    Compares what cannot be changed in place (partition key, vector embedding policy, vector indexes) and the
-    default TTL. An empty list means the container is fit for the app.
+    Compares what cannot be changed in place (partition key, vector embedding policy, vector indexes), what can (the
+    full-text policy and full-text indexes, see :func:`update_full_text`) and the default TTL. Each difference starts
+    with what it is about (``"full-text policy: ..."``). An empty list means the container is fit for the app.
     """
     differences = []
     paths = list((existing.get("partitionKey") or {}).get("paths") or [])
@@ -218,9 +283,28 @@ def container_differences(existing: Mapping[str, Any], wanted: ContainerDefiniti
         differences.append(
             f"vector indexes: existing {json.dumps(existing_indexes)}, wanted {json.dumps(wanted_indexes)}"
         )
+    existing_text = _normalised_full_text_policy(existing.get("fullTextPolicy"))
+    wanted_text = _normalised_full_text_policy(wanted.full_text_policy)
+    if existing_text != wanted_text:
+        differences.append(f"full-text policy: existing {json.dumps(existing_text)}, wanted {json.dumps(wanted_text)}")
+    existing_text_indexes = _normalised_full_text_indexes(existing.get("indexingPolicy"))
+    wanted_text_indexes = _normalised_full_text_indexes(wanted.indexing_policy)
+    if existing_text_indexes != wanted_text_indexes:
+        differences.append(
+            f"full-text indexes: existing {json.dumps(existing_text_indexes)}, wanted {json.dumps(wanted_text_indexes)}"
+        )
     if wanted.default_ttl is not None and existing.get("defaultTtl") != wanted.default_ttl:
-        differences.append(f"default TTL: existing {existing.get('defaultTtl')}, wanted {wanted.default_ttl}")
+        differences.append(f"{_TTL_DIFFERENCE}: existing {existing.get('defaultTtl')}, wanted {wanted.default_ttl}")
     return differences
+
+
+def is_updatable_in_place(difference: str) -> bool:
+    """Whether a difference of :func:`container_differences` is one :func:`update_full_text` fixes in place."""
+    return difference.startswith(_FULL_TEXT_DIFFERENCES)
+
+
+def _is_immutable(difference: str) -> bool:
+    return not is_updatable_in_place(difference) and not difference.startswith(_TTL_DIFFERENCE)
 
 
 def mismatch_message(database: str, wanted: ContainerDefinition, differences: Sequence[str]) -> str:
@@ -228,19 +312,25 @@ def mismatch_message(database: str, wanted: ContainerDefinition, differences: Se
     setting = wanted.setting or "the container's name setting"
     lines = [f"Cosmos DB container {wanted.name!r} in database {database!r} differs from what the app needs:"]
     lines += [f"  - {difference}" for difference in differences]
-    only_ttl = all(difference.startswith("default TTL") for difference in differences)
-    if only_ttl:
-        lines.append(
-            "The default TTL can be changed in place: "
-            f"az cosmosdb sql container update --name {wanted.name} --ttl {wanted.default_ttl} ... "
-            "(or delete the container and run this command again)."
-        )
-    else:
+    if any(_is_immutable(difference) for difference in differences):
         lines.append(
             "Vector embedding policies, vector indexes and partition keys are immutable in Cosmos DB. Either create "
             f"a new container with the new policy and point the app at it (set {setting} to a new name, run this "
             "command again, then copy the products into it: the change-feed pipeline re-embeds each one), or "
             "delete this container and run this command again (its documents are lost)."
+        )
+        return "\n".join(lines)
+    if any(is_updatable_in_place(difference) for difference in differences):
+        lines.append(
+            "The full-text policy and full-text indexes can be changed in place: run this command with "
+            "COSMOS_AUTH=key and COSMOS_KEY (it updates them, keeping the rest of the container), or `azd provision` "
+            "(infra/ defines them)."
+        )
+    if any(difference.startswith(_TTL_DIFFERENCE) for difference in differences):
+        lines.append(
+            "The default TTL can be changed in place: "
+            f"az cosmosdb sql container update --name {wanted.name} --ttl {wanted.default_ttl} ... "
+            "(or delete the container and run this command again)."
         )
     return "\n".join(lines)
 
@@ -278,24 +368,85 @@ async def ensure_database(client: CosmosClient, database: str) -> Literal["creat
     return "created"
 
 
+def full_text_update(existing: Mapping[str, Any], wanted: ContainerDefinition) -> dict[str, Any]:
+    """The ``replace_container`` keyword arguments that give an existing container ``wanted``'s full-text policy and
+    full-text indexes and keep everything else it has (a replace is a full PUT: what is not sent is reset)."""
+    indexing = {key: value for key, value in (existing.get("indexingPolicy") or {}).items() if key != "fullTextIndexes"}
+    if "fullTextIndexes" in wanted.indexing_policy:
+        indexing["fullTextIndexes"] = [dict(entry) for entry in wanted.indexing_policy["fullTextIndexes"]]
+    partition_key = existing.get("partitionKey") or {"paths": [wanted.partition_key_path]}
+    paths = list(partition_key.get("paths") or [wanted.partition_key_path])
+    update: dict[str, Any] = {
+        "partition_key": PartitionKey(
+            path=paths[0] if len(paths) == 1 else paths,
+            kind=partition_key.get("kind", "Hash"),
+            version=partition_key.get("version", 2),
+        ),
+        "indexing_policy": indexing,
+    }
+    if wanted.full_text_policy is not None:
+        update["full_text_policy"] = dict(wanted.full_text_policy)
+    kept = {
+        "defaultTtl": "default_ttl",
+        "vectorEmbeddingPolicy": "vector_embedding_policy",
+        "conflictResolutionPolicy": "conflict_resolution_policy",
+        "computedProperties": "computed_properties",
+        "analyticalStorageTtl": "analytical_storage_ttl",
+    }
+    for key, keyword in kept.items():
+        if existing.get(key) is not None:
+            update[keyword] = existing[key]
+    return update
+
+
+async def update_full_text(
+    client: CosmosClient, database: str, existing: Mapping[str, Any], wanted: ContainerDefinition
+) -> dict[str, Any]:
+    """Give an existing container ``wanted``'s full-text policy and indexes in place; returns its new properties.
+
+    Cosmos DB transforms the index online (reads and writes go on); full-text queries use the new index once the
+    transformation completes.
+
+    Raises:
+        RuntimeError: Cosmos DB refused (with Entra ID data-plane roles: a management operation, see the message).
+    """
+    try:
+        await client.get_database_client(database).replace_container(wanted.name, **full_text_update(existing, wanted))
+    except CosmosHttpResponseError as error:
+        hint = _management_hint(error)
+        if error.status_code == 400:
+            hint += " Full-text policies need the account capability EnableNoSQLFullTextSearch."
+        raise RuntimeError(
+            f"could not update the full-text policy of Cosmos DB container {wanted.name!r} to "
+            f"{json.dumps(wanted.full_text_policy)}: {error.status_code} "
+            f"{str(error.message).splitlines()[0] if error.message else error.reason}.{hint}"
+        ) from error
+    return dict(await client.get_database_client(database).get_container_client(wanted.name).read())
+
+
 async def ensure_container(
     client: CosmosClient, database: str, definition: ContainerDefinition
-) -> Literal["created", "exists"]:
+) -> Literal["created", "exists", "updated"]:
     """Create the container (and its database) unless it exists; check an existing one against ``definition``.
+
+    An existing container that differs only in its full-text policy or full-text indexes (and perhaps the default
+    TTL) gets ``definition``'s in place (:func:`update_full_text`): ``"updated"``.
 
     Raises:
         ContainerMismatchError: the container exists with another partition key, vector policy or default TTL.
-        RuntimeError: Cosmos DB refused to create it (the message says why and what to do).
+        RuntimeError: Cosmos DB refused to create or update it (the message says why and what to do).
     """
     proxy = client.get_database_client(database).get_container_client(definition.name)
-    status: Literal["created", "exists"] = "exists"
+    status: Literal["created", "exists", "updated"] = "exists"
     try:
-        existing = await proxy.read()
+        existing: Mapping[str, Any] = await proxy.read()
     except CosmosResourceNotFoundError:
         await ensure_database(client, database)
         options: dict[str, Any] = {"indexing_policy": dict(definition.indexing_policy)}
         if definition.vector_embedding_policy is not None:
             options["vector_embedding_policy"] = dict(definition.vector_embedding_policy)
+        if definition.full_text_policy is not None:
+            options["full_text_policy"] = dict(definition.full_text_policy)
         if definition.default_ttl is not None:
             options["default_ttl"] = definition.default_ttl
         try:
@@ -312,6 +463,8 @@ async def ensure_container(
                     " Vector containers need the account capability EnableNoSQLVectorSearch; the flat vector index "
                     "holds at most 505 dimensions (use quantizedFlat or diskANN: COSMOS_VECTOR_INDEX_TYPE)."
                 )
+            if error.status_code == 400 and definition.full_text_policy is not None:
+                hint += " Full-text policies need the account capability EnableNoSQLFullTextSearch."
             raise RuntimeError(
                 f"could not create Cosmos DB container {definition.name!r} with "
                 f"{json.dumps(definition.resource())}: {error.status_code} "
@@ -319,6 +472,10 @@ async def ensure_container(
             ) from error
         existing = await proxy.read()
     differences = container_differences(existing, definition)
+    if any(map(is_updatable_in_place, differences)) and not any(map(_is_immutable, differences)):
+        existing = await update_full_text(client, database, existing, definition)
+        status = "updated" if status == "exists" else status
+        differences = container_differences(existing, definition)
     if differences:
         raise ContainerMismatchError(mismatch_message(database, definition, differences))
     return status
@@ -326,7 +483,8 @@ async def ensure_container(
 
 @dataclass
 class BootstrapReport:
-    """What :func:`bootstrap` did: ``(container name, "created" | "exists")`` and the problems it found."""
+    """What :func:`bootstrap` did: ``(container name, "created" | "exists" | "updated" | "failed")`` and the problems
+    it found."""
 
     database: Literal["created", "exists"]
     containers: list[tuple[str, str]] = field(default_factory=list)
@@ -384,8 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m store.cosmos_bootstrap",
         description=(
             "Create the Cosmos DB database and containers the app uses, if missing, and check existing ones "
-            "(partition keys, vector policies, TTL). Reads the app settings from the environment and "
-            "local.settings.json Values."
+            "(partition keys, vector policies, TTL; full-text policies are updated in place). Reads the app "
+            "settings from the environment and local.settings.json Values."
         ),
     )
     parser.add_argument(

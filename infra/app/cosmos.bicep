@@ -1,10 +1,14 @@
-// Cosmos DB for NoSQL, serverless, Entra ID only (disableLocalAuth), with vector search, and the database and every
-// container the app uses (../cosmos-catalog.json): products and the chat cache carry a vector policy, the leases
-// container exists up front because the trigger cannot create it with an identity, and the cache has TTL on
-// (defaultTtl -1: no default expiry) so each entry expires by its own `ttl` (CHAT_CACHE_TTL_SECONDS).
+// Cosmos DB for NoSQL, serverless, Entra ID only (disableLocalAuth), with vector and full-text search, and the
+// database and every container the app uses (../cosmos-catalog.json): products and the chat cache carry a vector
+// policy, products a full-text policy and indexes on the fields hybrid search scores by BM25 (its `fullTextPaths`:
+// the app's EMBED_FIELDS), the leases container exists up front because the trigger cannot create it with an
+// identity, and the cache has TTL on (defaultTtl -1: no default expiry) so each entry expires by its own `ttl`
+// (CHAT_CACHE_TTL_SECONDS).
 //
 // Vector embedding policies and vector indexes cannot be changed on an existing container: a new dimension count
-// or index type needs new containers (and a re-embed).
+// or index type needs new containers (and a re-embed). Full-text policies and indexes can change in place.
+// Containers use API 2025-10-15: the first stable version with both `fullTextPolicy` and
+// `indexingPolicy.fullTextIndexes` (2024-11-15 has neither).
 param accountName string
 param location string
 param tags object
@@ -20,6 +24,9 @@ param embeddingDimensions int
 param vectorIndexType string
 
 var catalog = loadJsonContent('../cosmos-catalog.json')
+
+// The language of every full-text path (store/cosmos_bootstrap.py FULL_TEXT_LANGUAGE).
+var fullTextLanguage = 'en-US'
 
 // Added to a vector container's resource: the embedding the app writes at catalog.vectorPath.
 var vectorPolicy = {
@@ -99,6 +106,9 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
       {
         name: 'EnableNoSQLVectorSearch'
       }
+      {
+        name: 'EnableNoSQLFullTextSearch'
+      }
     ]
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
@@ -117,7 +127,9 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+// A container with `fullTextPaths` gets a full-text policy and a full-text index on each (map() with a lambda: what
+// Bicep's loop documentation prescribes for looping over properties inside a resource loop).
+resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2025-10-15' = [
   for item in items(catalog.containers): {
     parent: database
     name: item.value.name
@@ -132,9 +144,25 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
             kind: 'Hash'
             version: 2
           }
-          indexingPolicy: item.value.vector ? vectorIndexingPolicy : plainIndexingPolicy
+          indexingPolicy: union(
+            item.value.vector ? vectorIndexingPolicy : plainIndexingPolicy,
+            empty(item.value.fullTextPaths) ? {} : {
+              fullTextIndexes: map(item.value.fullTextPaths, textPath => {
+                path: textPath
+              })
+            }
+          )
         },
         item.value.vector ? vectorPolicy : {},
+        empty(item.value.fullTextPaths) ? {} : {
+          fullTextPolicy: {
+            defaultLanguage: fullTextLanguage
+            fullTextPaths: map(item.value.fullTextPaths, textPath => {
+              path: textPath
+              language: fullTextLanguage
+            })
+          }
+        },
         item.value.defaultTtl == null ? {} : {
           defaultTtl: item.value.defaultTtl
         }

@@ -1,4 +1,5 @@
-"""The Cosmos DB container definitions, their comparison with existing containers, and the command's dry run."""
+"""The Cosmos DB container definitions, their comparison with existing containers (and the in-place update of
+full-text policies), and the command's dry run."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceNotFoundError
 
 from catalog.settings import load_settings
 from store.base import ContainerSpec, VectorSpec
 from store.cosmos_bootstrap import (
     ContainerDefinition,
+    ContainerMismatchError,
     container_definitions,
     container_differences,
     definition_for_spec,
+    ensure_container,
+    full_text_policy,
+    full_text_update,
+    is_updatable_in_place,
     main,
     mismatch_message,
 )
@@ -32,6 +39,11 @@ PLAIN_INDEXING = {
     "automatic": True,
     "includedPaths": [{"path": "/*"}],
     "excludedPaths": [{"path": '/"_etag"/?'}],
+}
+TEXT_PATHS = ["/name", "/category_name", "/description"]
+FULL_TEXT_POLICY = {
+    "defaultLanguage": "en-US",
+    "fullTextPaths": [{"path": path, "language": "en-US"} for path in TEXT_PATHS],
 }
 
 
@@ -56,9 +68,17 @@ def test_container_definitions_cover_every_container_the_app_uses() -> None:
     by_name = {d.name: d for d in definitions}
     for vector_container in ("products", "chatcache"):
         assert by_name[vector_container].vector_embedding_policy == vector_policy(1536)
-        assert by_name[vector_container].indexing_policy == VECTOR_INDEXING
+    # Products are searched by hybrid search too: a full-text policy and index on each embedded field.
+    assert by_name["products"].indexing_policy == {
+        **VECTOR_INDEXING,
+        "fullTextIndexes": [{"path": path} for path in TEXT_PATHS],
+    }
+    assert by_name["products"].full_text_policy == FULL_TEXT_POLICY
+    assert by_name["chatcache"].indexing_policy == VECTOR_INDEXING
+    assert by_name["chatcache"].full_text_policy is None
     for plain in ("leases", "deadletter", "chathistory"):
         assert by_name[plain].vector_embedding_policy is None
+        assert by_name[plain].full_text_policy is None
         assert by_name[plain].indexing_policy == PLAIN_INDEXING
         assert by_name[plain].default_ttl is None
     # TTL on without a default: each cache entry expires by its own `ttl`; products never expire.
@@ -84,15 +104,42 @@ def test_container_definitions_follow_the_settings() -> None:
         container_definitions(settings, 0)
 
 
-def test_the_resource_is_what_cosmos_db_and_arm_describe() -> None:
-    [cache] = [d for d in container_definitions(load_settings({}), 8) if d.name == "chatcache"]
+def test_the_full_text_paths_follow_the_embedded_fields() -> None:
+    settings = load_settings({"EMBED_FIELDS": "description,name"})
 
-    assert cache.resource() == {
+    [products] = [d for d in container_definitions(settings, 8) if d.name == "products"]
+
+    assert products.full_text_policy == {
+        "defaultLanguage": "en-US",
+        "fullTextPaths": [{"path": "/description", "language": "en-US"}, {"path": "/name", "language": "en-US"}],
+    }
+    assert products.indexing_policy["fullTextIndexes"] == [{"path": "/description"}, {"path": "/name"}]
+
+
+@pytest.mark.parametrize("path", ["description", "/*", "/tags/[]", "/a b", "/", ""])
+def test_full_text_paths_are_plain_json_pointers(path: str) -> None:
+    with pytest.raises(ValueError, match="full-text path"):
+        full_text_policy([path])
+    with pytest.raises(ValueError, match="full-text path"):
+        definition_for_spec(ContainerSpec("p", full_text_paths=(path,)), "quantizedFlat")
+
+
+def test_the_resource_is_what_cosmos_db_and_arm_describe() -> None:
+    definitions = {d.name: d for d in container_definitions(load_settings({}), 8)}
+
+    assert definitions["chatcache"].resource() == {
         "id": "chatcache",
         "partitionKey": {"paths": ["/scope"], "kind": "Hash", "version": 2},
         "indexingPolicy": VECTOR_INDEXING,
         "vectorEmbeddingPolicy": vector_policy(8),
         "defaultTtl": -1,
+    }
+    assert definitions["products"].resource() == {
+        "id": "products",
+        "partitionKey": {"paths": ["/id"], "kind": "Hash", "version": 2},
+        "indexingPolicy": {**VECTOR_INDEXING, "fullTextIndexes": [{"path": path} for path in TEXT_PATHS]},
+        "vectorEmbeddingPolicy": vector_policy(8),
+        "fullTextPolicy": FULL_TEXT_POLICY,
     }
 
 
@@ -154,6 +201,158 @@ def test_a_ttl_only_difference_is_fixable_in_place() -> None:
     cache = definition_for_spec(ContainerSpec("chatcache", "/scope"), "quantizedFlat", default_ttl=-1)
     message = mismatch_message("catalog", cache, container_differences(existing(cache, defaultTtl=None), cache))
     assert "--ttl -1" in message and "immutable" not in message
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Full-text policies: compared, and updated in place
+# --------------------------------------------------------------------------------------------------------------
+
+SEARCHABLE = definition_for_spec(
+    ContainerSpec("products", "/id", VectorSpec("/embedding", 384), full_text_paths=tuple(TEXT_PATHS)),
+    "quantizedFlat",
+    setting="COSMOS_PRODUCTS_CONTAINER",
+)
+
+
+def without_full_text(definition: ContainerDefinition, **changes: Any) -> dict[str, Any]:
+    """An existing container made before full-text search: no full-text policy, no full-text indexes."""
+    properties = existing(definition, **changes)
+    properties.pop("fullTextPolicy", None)
+    properties["indexingPolicy"] = {k: v for k, v in properties["indexingPolicy"].items() if k != "fullTextIndexes"}
+    return properties
+
+
+def test_a_missing_or_other_full_text_policy_is_a_difference_that_can_be_fixed_in_place() -> None:
+    assert container_differences(existing(SEARCHABLE), SEARCHABLE) == []
+    # Languages are compared case-insensitively, and a path without one has the default language.
+    relaxed = {"defaultLanguage": "EN-us", "fullTextPaths": [{"path": path} for path in reversed(TEXT_PATHS)]}
+    assert container_differences(existing(SEARCHABLE, fullTextPolicy=relaxed), SEARCHABLE) == []
+
+    policy, indexes = container_differences(without_full_text(SEARCHABLE), SEARCHABLE)
+    german = {**FULL_TEXT_POLICY, "defaultLanguage": "de-DE", "fullTextPaths": [{"path": "/name"}]}
+    [other] = container_differences(existing(SEARCHABLE, fullTextPolicy=german), SEARCHABLE)
+
+    assert policy.startswith("full-text policy: existing []") and '"language": "en-us"' in policy
+    assert indexes == 'full-text indexes: existing [], wanted ["/category_name", "/description", "/name"]'
+    assert other.startswith("full-text policy") and "de-de" in other
+    assert all(map(is_updatable_in_place, [policy, indexes, other]))
+    # A container that should have none but has one differs too (the app no longer searches it by text).
+    cache = definition_for_spec(ContainerSpec("chatcache", "/scope"), "quantizedFlat")
+    [extra] = container_differences(existing(cache, fullTextPolicy=FULL_TEXT_POLICY), cache)
+    assert extra.startswith("full-text policy: existing [{")
+
+
+def test_full_text_differences_are_not_called_immutable_unless_something_else_is() -> None:
+    differences = container_differences(without_full_text(SEARCHABLE), SEARCHABLE)
+    message = mismatch_message("catalog", SEARCHABLE, differences)
+    assert "immutable" not in message and "in place" in message and "COSMOS_AUTH=key" in message
+
+    other_vectors = container_differences(
+        without_full_text(SEARCHABLE, vectorEmbeddingPolicy=vector_policy(1536)), SEARCHABLE
+    )
+    assert len(other_vectors) == 3 and not is_updatable_in_place(other_vectors[0])
+    assert "immutable" in mismatch_message("catalog", SEARCHABLE, other_vectors)
+
+
+def test_the_update_keeps_everything_else_the_container_has() -> None:
+    old = without_full_text(
+        SEARCHABLE,
+        partitionKey={"paths": ["/id"], "kind": "Hash", "version": 1},
+        defaultTtl=3600,
+        computedProperties=[{"name": "lower_name", "query": "SELECT VALUE LOWER(c.name) FROM c"}],
+    )
+    old["indexingPolicy"]["compositeIndexes"] = [[{"path": "/price"}, {"path": "/name"}]]
+
+    update = full_text_update(old, SEARCHABLE)
+
+    assert dict(update.pop("partition_key")) == {"paths": ["/id"], "kind": "Hash", "version": 1}
+    assert update == {
+        "indexing_policy": {
+            **VECTOR_INDEXING,
+            "compositeIndexes": [[{"path": "/price"}, {"path": "/name"}]],
+            "spatialIndexes": [],
+            "fullTextIndexes": [{"path": path} for path in TEXT_PATHS],
+        },
+        "full_text_policy": FULL_TEXT_POLICY,
+        "default_ttl": 3600,
+        "vector_embedding_policy": vector_policy(384),
+        "conflict_resolution_policy": {},
+        "computed_properties": [{"name": "lower_name", "query": "SELECT VALUE LOWER(c.name) FROM c"}],
+    }
+
+
+class FakeCosmos:
+    """Just enough of ``azure.cosmos.aio.CosmosClient`` for :func:`ensure_container`: containers by name."""
+
+    def __init__(self, containers: dict[str, dict[str, Any]], replace_error: Exception | None = None) -> None:
+        self.containers = containers
+        self.replace_error = replace_error
+        self.replaced: list[tuple[str, dict[str, Any]]] = []
+
+    def get_database_client(self, database: str) -> FakeCosmos:
+        return self
+
+    async def read(self) -> dict[str, Any]:  # the database
+        return {"id": "catalog"}
+
+    def get_container_client(self, name: str) -> Any:
+        cosmos = self
+
+        class Proxy:
+            async def read(self) -> dict[str, Any]:
+                if name not in cosmos.containers:
+                    raise CosmosResourceNotFoundError(status_code=404, message="not found")
+                return json.loads(json.dumps(cosmos.containers[name]))
+
+        return Proxy()
+
+    async def replace_container(self, name: str, **options: Any) -> None:
+        if self.replace_error is not None:
+            raise self.replace_error
+        self.replaced.append((name, options))
+        resource = {
+            "id": name,
+            "partitionKey": dict(options["partition_key"]),
+            "indexingPolicy": options["indexing_policy"],
+            "fullTextPolicy": options.get("full_text_policy"),
+            "vectorEmbeddingPolicy": options.get("vector_embedding_policy"),
+            "defaultTtl": options.get("default_ttl"),
+        }
+        self.containers[name] = {key: value for key, value in resource.items() if value is not None}
+
+
+async def test_a_container_without_the_full_text_policy_is_updated_in_place() -> None:
+    cosmos = FakeCosmos({"products": without_full_text(SEARCHABLE)})
+
+    status = await ensure_container(cosmos, "catalog", SEARCHABLE)  # type: ignore[arg-type]
+
+    assert status == "updated"
+    [(name, options)] = cosmos.replaced
+    assert name == "products" and options["full_text_policy"] == FULL_TEXT_POLICY
+    assert options["vector_embedding_policy"] == vector_policy(384)  # kept: a replace is a full PUT
+    assert container_differences(cosmos.containers["products"], SEARCHABLE) == []
+    assert await ensure_container(cosmos, "catalog", SEARCHABLE) == "exists"  # type: ignore[arg-type]
+    assert len(cosmos.replaced) == 1
+
+
+async def test_nothing_is_updated_when_an_immutable_policy_differs_too() -> None:
+    cosmos = FakeCosmos({"products": without_full_text(SEARCHABLE, vectorEmbeddingPolicy=vector_policy(1536))})
+
+    with pytest.raises(ContainerMismatchError, match="immutable") as raised:
+        await ensure_container(cosmos, "catalog", SEARCHABLE)  # type: ignore[arg-type]
+
+    assert cosmos.replaced == []
+    assert "full-text policy" in str(raised.value) and '"dimensions": 1536' in str(raised.value)
+
+
+async def test_an_identity_that_may_not_update_the_container_is_told_what_to_do() -> None:
+    forbidden = CosmosHttpResponseError(status_code=403, message="Request blocked by Auth")
+    cosmos = FakeCosmos({"products": without_full_text(SEARCHABLE)}, replace_error=forbidden)
+
+    with pytest.raises(RuntimeError, match="full-text policy of Cosmos DB container 'products'") as raised:
+        await ensure_container(cosmos, "catalog", SEARCHABLE)  # type: ignore[arg-type]
+
+    assert "COSMOS_AUTH=key" in str(raised.value) and "azd up" in str(raised.value)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The Cosmos DB store's query text, patch translation and error mapping, checked exactly and without a server.
 
 The contract suite (``tests/contract``) runs the store against a Cosmos DB protocol server; what that server cannot
-run (``VectorDistance``) or cannot show (that values never reach the query text) is pinned down here.
+run (``VectorDistance``, ``FullTextScore`` and ``RRF``) or cannot show (that values never reach the query text) is
+pinned down here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from azure.cosmos.exceptions import (
 
 from catalog.settings import load_settings
 from store.base import (
+    RRF_K,
     ConflictError,
     ContainerSpec,
     FieldFilter,
@@ -30,16 +32,20 @@ from store.base import (
     VectorSpec,
 )
 from store.cosmos import (
+    MAX_HYBRID_TERMS,
     MAX_PATCH_OPERATIONS,
     CosmosDocumentContainer,
     CosmosDocumentStore,
     build_count_query,
     build_filter_predicate,
+    build_hybrid_query,
     build_patch_operations,
     build_query,
     build_read_query,
     build_vector_query,
     field_reference,
+    hybrid_terms,
+    ranked_documents,
     scored_documents,
     spec_mismatch,
     translate_error,
@@ -138,6 +144,180 @@ def test_scored_documents_stop_at_min_score_and_drop_rows_without_a_usable_vecto
     # "d" is never reached: rows come best first, so the first one under min_score ends the list.
     assert [(hit.document["id"], hit.score) for hit in hits] == [("a", 0.99), ("b", 0.9)]
     assert [hit.document["id"] for hit in scored_documents(rows, PRODUCTS)] == ["a", "b", "c", "d"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hybrid search
+# --------------------------------------------------------------------------------------------------------------
+
+SEARCHABLE = ContainerSpec(
+    "products", "/id", VectorSpec("/embedding", 3), full_text_paths=("/name", "/category_name", "/description")
+)
+
+
+def test_hybrid_query_text_and_parameters() -> None:
+    text, parameters = build_hybrid_query(SEARCHABLE, [0.5, -0.25, 1], "Camp KETTLE, camp stove", 5)
+
+    assert text == (
+        "SELECT TOP @k VALUE c FROM c "
+        "ORDER BY RANK RRF(VectorDistance(c.embedding, @vector), "
+        "FullTextScore(c.name, @t0, @t1, @t2), "
+        "FullTextScore(c.category_name, @t0, @t1, @t2), "
+        "FullTextScore(c.description, @t0, @t1, @t2), [3, 1, 1, 1])"
+    )
+    assert parameters == [
+        {"name": "@k", "value": 5},
+        {"name": "@vector", "value": [0.5, -0.25, 1.0]},
+        {"name": "@t0", "value": "camp"},
+        {"name": "@t1", "value": "kettle"},
+        {"name": "@t2", "value": "stove"},
+    ]
+
+
+def test_hybrid_query_with_filters_and_an_injection_attempt_keeps_every_value_a_parameter() -> None:
+    filters = [FieldFilter("category_name", "eq", MALICIOUS), FieldFilter("deleted", "ne", True)]
+    attack = 'tent") OR 1=1 --, "x\\"; DROP c; FullTextScore(c.id, "y")'
+
+    text, parameters = build_hybrid_query(SEARCHABLE, [0.1, 0.2, 0.3], attack, 3, filters)
+
+    terms = ", ".join(f"@t{index}" for index in range(9))
+    assert text == (
+        "SELECT TOP @k VALUE c FROM c "
+        'WHERE c["category_name"] = @p0 '
+        'AND (NOT IS_DEFINED(c["deleted"]) OR (IS_BOOL(c["deleted"]) AND c["deleted"] != @p1)) '
+        "ORDER BY RANK RRF(VectorDistance(c.embedding, @vector), "
+        f"FullTextScore(c.name, {terms}), FullTextScore(c.category_name, {terms}), "
+        f"FullTextScore(c.description, {terms}), [3, 1, 1, 1])"
+    )
+    values = parameter_values(parameters)
+    # Only words reach the terms, each a parameter: quotes, brackets and operators never reach the query.
+    assert [values[f"@t{index}"] for index in range(9)] == [
+        "tent",
+        "or",
+        "1",
+        "x",
+        "drop",
+        "c",
+        "fulltextscore",
+        "id",
+        "y",
+    ]
+    assert values["@p0"] == MALICIOUS and values["@p1"] is True
+    assert values["@k"] == 3 and len(parameters) == 13
+    for leaked in ("tent", "1=1", "DROP", "--", "'", "\\", '"y"'):
+        assert leaked not in text
+
+
+def test_hybrid_terms_are_distinct_lower_cased_words_capped() -> None:
+    assert hybrid_terms("Tent TENT tent-pole Zelt_2 été") == ["tent", "pole", "zelt_2", "été"]
+    many = " ".join(f"word{index}" for index in range(40))
+    assert hybrid_terms(many) == [f"word{index}" for index in range(MAX_HYBRID_TERMS)]
+    text, parameters = build_hybrid_query(SEARCHABLE, [1, 0, 0], many, 2)
+    assert f"@t{MAX_HYBRID_TERMS - 1})" in text and f"@t{MAX_HYBRID_TERMS}" not in text
+    assert len(parameters) == 2 + MAX_HYBRID_TERMS
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?! -- ''", '"""'])
+def test_hybrid_query_without_words_is_the_vector_query(text: str) -> None:
+    filters = [FieldFilter("deleted", "ne", True)]
+    assert build_hybrid_query(SEARCHABLE, [1, 0, 0], text, 4, filters) == build_vector_query(
+        SEARCHABLE, [1, 0, 0], 4, filters
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "vector", "text", "k", "message"),
+    [
+        (PRODUCTS, [1.0, 0.0, 0.0], "tent", 3, "no full-text paths"),
+        (ContainerSpec("plain", full_text_paths=("/name",)), [1.0, 0.0, 0.0], "tent", 3, "no vector policy"),
+        (ContainerSpec("p", vector=VectorSpec("/embedding", 3), full_text_paths=("/*",)), [1, 0, 0], "t", 3, "path"),
+        (ContainerSpec("p", vector=VectorSpec("/embedding", 3), full_text_paths=("name",)), [1, 0, 0], "t", 3, "path"),
+        (SEARCHABLE, [1.0, 0.0], "tent", 3, "dimensions"),
+        (SEARCHABLE, [0.0, 0.0, 0.0], "tent", 3, "zeros"),
+        (SEARCHABLE, [1.0, 0.0, 0.0], "tent", 0, "k must be"),
+        (SEARCHABLE, [1.0, 0.0, 0.0], None, 3, "string"),
+    ],
+    ids=["no-full-text", "no-vector", "wildcard-path", "relative-path", "short", "zeros", "k-zero", "text-none"],
+)
+def test_hybrid_query_refuses_bad_requests(spec: ContainerSpec, vector: list, text: Any, k: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_hybrid_query(spec, vector, text, k)
+
+
+def test_ranked_documents_score_by_rank_and_drop_documents_without_a_usable_vector() -> None:
+    rows = [
+        {"id": "a", "embedding": [1.0, 0.0, 0.0]},
+        {"id": "no-vector"},
+        {"id": "b", "embedding": [0, 1, 0]},
+        "not a document",
+        {"id": "c", "embedding": [0.0, 0.0, 1.0]},
+    ]
+
+    hits = ranked_documents(rows, SEARCHABLE)
+
+    assert [(hit.document["id"], hit.score) for hit in hits] == [
+        ("a", 1 / (RRF_K + 1)),
+        ("b", 1 / (RRF_K + 3)),
+        ("c", 1 / (RRF_K + 5)),
+    ]
+
+
+class RecordingProxy:
+    """Answers every query with ``rows`` and remembers what was asked."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+        self.queries: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
+
+    def query_items(self, query: str, parameters: list[dict[str, Any]], **options: Any) -> Any:
+        self.queries.append((query, parameters, options))
+
+        async def rows() -> Any:
+            for row in self.rows:
+                yield row
+
+        return rows()
+
+
+async def test_hybrid_search_sends_the_hybrid_query_and_scores_hits_by_rank() -> None:
+    proxy = RecordingProxy([{"id": "kettle", "embedding": [0.0, 1.0, 0.0]}, {"id": "stove", "embedding": [1, 0, 0]}])
+    container = CosmosDocumentContainer(None, SEARCHABLE, proxy)  # type: ignore[arg-type]
+    filters = [FieldFilter("deleted", "ne", True)]
+
+    hits = await container.hybrid_search([1.0, 0.0, 0.0], "camp kettle", 2, filters=filters)
+
+    assert [(hit.document["id"], hit.score) for hit in hits] == [
+        ("kettle", 1 / (RRF_K + 1)),
+        ("stove", 1 / (RRF_K + 2)),
+    ]
+    [(query, parameters, options)] = proxy.queries
+    assert (query, parameters) == build_hybrid_query(SEARCHABLE, [1.0, 0.0, 0.0], "camp kettle", 2, filters)
+    assert options == {}  # across partitions
+
+
+async def test_hybrid_search_without_words_ranks_by_vector_alone() -> None:
+    proxy = RecordingProxy(
+        [
+            {"document": {"id": "near", "embedding": [1.0, 0.0, 0.0]}, "score": 0.99},
+            {"document": {"id": "unembedded"}},
+            {"document": {"id": "far", "embedding": [0.0, 0.0, 1.0]}, "score": 0.1},
+        ]
+    )
+    container = CosmosDocumentContainer(None, SEARCHABLE, proxy)  # type: ignore[arg-type]
+
+    hits = await container.hybrid_search([1.0, 0.0, 0.0], " ?! ", 3)
+
+    assert [(hit.document["id"], hit.score) for hit in hits] == [("near", 1 / (RRF_K + 1)), ("far", 1 / (RRF_K + 3))]
+    [(query, _, _)] = proxy.queries
+    assert query.startswith("SELECT TOP @k c AS document, VectorDistance(")
+
+
+async def test_hybrid_search_needs_full_text_paths_before_asking_cosmos_db() -> None:
+    proxy = RecordingProxy([])
+    container = CosmosDocumentContainer(None, PRODUCTS, proxy)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="full-text paths"):
+        await container.hybrid_search([1.0, 0.0, 0.0], "tent", 3)
+    assert proxy.queries == []
 
 
 # --------------------------------------------------------------------------------------------------------------

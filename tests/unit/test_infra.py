@@ -109,6 +109,16 @@ class Unresolved:
     text: str
 
 
+@dataclass(frozen=True)
+class Lambda:
+    """``<parameter> => <body>`` (an argument of ``map()``), with the scope and loop variables it was written in."""
+
+    parameter: str
+    body: str
+    scope: Scope
+    local: Mapping[str, Any]
+
+
 @dataclass
 class Declaration:
     kind: str  # param, var, resource, module, output
@@ -422,12 +432,16 @@ def closing(tokens: list[Token], opening: int) -> int:
 
 def evaluate(scope: Scope, text: str, local: Mapping[str, Any]) -> Any:
     """Evaluates the expression forms infra/ uses: literals, paths, ``'${...}'``, ``a ? b : c``, ``==``, ``!=``,
-    object and array literals, ``string()``, ``union()`` and ``items()``; anything else is :class:`Unresolved`."""
+    object and array literals, ``string()``, ``union()``, ``items()``, ``empty()`` and ``map()`` with a
+    ``x => ...`` lambda; anything else is :class:`Unresolved`."""
     tokens = [token for token in tokenize(text, "expression") if token.kind != "newline"]
 
     def part(first: int, last: int) -> str:
         return text[tokens[first].start : tokens[last - 1].end]
 
+    # The tokenizer reads `=>` as `=` then `>`.
+    if len(tokens) > 3 and tokens[0].kind == "name" and tokens[1].text == "=" and tokens[2].text == ">":
+        return Lambda(tokens[0].text, part(3, len(tokens)), scope, dict(local))
     if (question := top_level(tokens, "?")) is not None:
         colon = top_level(tokens, ":", question + 1)
         assert colon is not None, f"a ? without : in {text!r}"
@@ -487,6 +501,12 @@ def call(function: str, arguments: list[Any], text: str) -> Any:
         return merged
     if function == "items" and len(arguments) == 1 and isinstance(arguments[0], dict):
         return [{"key": key, "value": value} for key, value in sorted(arguments[0].items())]
+    if function == "empty" and len(arguments) == 1 and isinstance(arguments[0], list | dict | str | None):
+        return not arguments[0]
+    if function == "map" and len(arguments) == 2 and isinstance(arguments[0], list):
+        items, mapping = arguments
+        if isinstance(mapping, Lambda):
+            return [evaluate(mapping.scope, mapping.body, {**mapping.local, mapping.parameter: item}) for item in items]
     return Unresolved(text)
 
 
@@ -608,6 +628,16 @@ def test_the_bicep_reader_understands_every_infra_file() -> None:
     assert resolve(main_scope(), Expr("string(embeddingDimensions)")) == "1536"
     assert resolve(main_scope(), Expr("'rg-${environmentName}'")) == Unresolved("'rg-${environmentName}'")
     assert resolve(main_scope(), Expr("cosmosCatalog.containers.products.name")) == "products"
+    scope = module_scope("app/cosmos.bicep")
+    assert resolve(scope, Expr("map(catalog.containers.products.fullTextPaths, p => {\n  path: p\n})")) == [
+        {"path": "/name"},
+        {"path": "/category_name"},
+        {"path": "/description"},
+    ]
+    assert resolve(scope, Expr("empty(catalog.containers.leases.fullTextPaths) ? 'none' : 'some'")) == "none"
+    assert resolve(scope, Expr("map(storage.outputs.names, p => p)")) == Unresolved(
+        "map(storage.outputs.names, p => p)"
+    )
 
 
 # --- settings ------------------------------------------------------------------------------------------------------
@@ -722,6 +752,7 @@ async def test_infra_creates_exactly_the_containers_the_app_uses(app_services: S
     for name, spec in specs.items():
         assert containers[name]["partitionKey"]["paths"] == [spec.partition_key_path], name
         assert ("vectorEmbeddingPolicy" in containers[name]) is (spec.vector is not None), name
+        assert ("fullTextPolicy" in containers[name]) is bool(spec.full_text_paths), name
     assert cosmos_catalog()["database"] == settings.COSMOS_DATABASE
 
 
@@ -749,6 +780,34 @@ async def test_the_vector_policy_is_the_one_the_app_writes_and_searches(app_serv
             {"path": vector.path, "type": app_services.settings.COSMOS_VECTOR_INDEX_TYPE.value}
         ], name
     assert cosmos_catalog()["vectorPath"] == VECTOR_PATH == vector.path
+
+
+async def test_the_full_text_policy_covers_the_fields_hybrid_search_scores(app_services: Services) -> None:
+    settings = app_services.settings
+    [products] = [spec for spec in app_services.container_specs().values() if spec.full_text_paths]
+    assert products.name == settings.COSMOS_PRODUCTS_CONTAINER
+    assert list(products.full_text_paths) == ["/" + field for field in settings.EMBED_FIELDS]
+    assert cosmos_catalog()["containers"]["products"]["fullTextPaths"] == list(products.full_text_paths)
+    container = infra_containers()[products.name]
+    assert container["fullTextPolicy"] == {
+        "defaultLanguage": "en-US",
+        "fullTextPaths": [{"path": path, "language": "en-US"} for path in products.full_text_paths],
+    }
+    # A full-text index must be on a path of the full-text policy; the vector index stays.
+    assert container["indexingPolicy"]["fullTextIndexes"] == [{"path": path} for path in products.full_text_paths]
+    assert container["indexingPolicy"]["vectorIndexes"] == [
+        {"path": VECTOR_PATH, "type": settings.COSMOS_VECTOR_INDEX_TYPE.value}
+    ]
+    for name, other in infra_containers().items():
+        if name != products.name:
+            assert "fullTextPolicy" not in other and "fullTextIndexes" not in other["indexingPolicy"], name
+
+
+def test_containers_use_an_api_version_that_knows_full_text_policies() -> None:
+    # 2024-11-15 has neither `fullTextPolicy` nor `indexingPolicy.fullTextIndexes`; 2025-10-15 is the first stable
+    # version with both (Azure/bicep-types-az generated types).
+    containers = bicep("app/cosmos.bicep").resource("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
+    assert containers.type.split("@")[1] >= "2025-10-15"
 
 
 def test_vector_size_and_index_type_come_from_the_parameters_the_app_settings_use() -> None:
@@ -779,12 +838,14 @@ def test_the_chat_cache_has_ttl_on_so_entries_expire_by_themselves() -> None:
     assert containers[settings.COSMOS_LEASES_CONTAINER]["partitionKey"]["paths"] == ["/id"]
 
 
-def test_cosmos_is_serverless_nosql_with_vector_search_and_entra_id_only() -> None:
+def test_cosmos_is_serverless_nosql_with_vector_and_full_text_search_and_entra_id_only() -> None:
     account = body(bicep("app/cosmos.bicep").resource("Microsoft.DocumentDB/databaseAccounts"))
     properties = account["properties"]
     assert account["kind"] == "GlobalDocumentDB"
     assert properties["disableLocalAuth"] is True
     assert {"name": "EnableNoSQLVectorSearch"} in properties["capabilities"]
+    # FullTextScore and RRF (hybrid search) need the full-text capability as well as the vector one.
+    assert {"name": "EnableNoSQLFullTextSearch"} in properties["capabilities"]
     assert {"name": "EnableServerless"} in properties["capabilities"]
 
 

@@ -123,9 +123,12 @@ async def _openai_completion(req: func.HttpRequest, services: Services) -> func.
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ValidationError("stream must be true or false", field="stream")
-    request = ChatRequest.parse(
-        {"message": question}, user=chat_user(req, services, body.get("user")), limits=services.chat_limits
-    )
+    try:
+        request = ChatRequest.parse(
+            {"message": question}, user=chat_user(req, services, body.get("user")), limits=services.chat_limits
+        )
+    except ValidationError as error:  # this API has no "message" field: name the one the client sent
+        raise ValidationError(f"the last user message: {error.message}", field="messages") from None
     request = ChatRequest(request.message, request.session_id, request.user, request.filters, request.k, history)
     service = await services.chat()
     completion_id = "chatcmpl-" + uuid.uuid4().hex
@@ -205,7 +208,8 @@ def _openai_messages(raw: Any, limit: int) -> list[dict[str, str]]:
     messages = []
     for index, message in enumerate(raw):
         where = f"messages[{index}]"
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in _ROLES:  # (a dict or list role is unhashable)
             raise ValidationError(f"{where}.role must be one of system, user, assistant", field=f"{where}.role")
         content = message.get("content")
         if isinstance(content, list):  # the "parts" form: keep the text parts

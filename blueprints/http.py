@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: JSON nested deeper than this is refused (stores and serialisers downstream have depth limits of their own).
 MAX_JSON_DEPTH = 32
+#: "\ud800" is valid JSON but no character: UTF-8 cannot encode it, so no store or response could carry it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Handler = Callable[[func.HttpRequest, Services], Awaitable[func.HttpResponse]]
 
@@ -63,7 +68,9 @@ def read_json(req: func.HttpRequest, services: Services) -> Any:
 
     Raises:
         PayloadTooLargeError: the body is larger than MAX_REQUEST_BYTES.
-        ValidationError: the body is empty, not UTF-8, not JSON, or nested too deeply.
+        ValidationError: the body is empty, not UTF-8, not JSON, or nested too deeply; or, naming the field, holds
+            NaN, Infinity, a number beyond the double range or a lone surrogate (Python's parser takes them; no
+            store, serialiser or client can).
     """
     body = req.get_body() or b""
     limit = services.settings.MAX_REQUEST_BYTES
@@ -78,28 +85,46 @@ def read_json(req: func.HttpRequest, services: Services) -> Any:
     try:
         value = json.loads(text)
     except RecursionError:
-        value = None
-        too_deep = True
+        raise ValidationError(f"body is nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
     except ValueError as error:
         raise ValidationError(f"body is not valid JSON: {error}", field="body") from None
-    else:
-        too_deep = _too_deep(value, MAX_JSON_DEPTH)
-    if too_deep:
-        raise ValidationError(f"body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
+    problem = _unstorable(value, MAX_JSON_DEPTH)
+    if problem is not None:
+        raise problem
     return value
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists/objects more than ``limit`` levels (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _unstorable(value: Any, max_depth: int) -> ValidationError | None:
+    """The error for the first part of a parsed body nothing downstream can take (walked without recursion).
+
+    Fields are named as the validators name them: ``name``, ``filters.category``, ``messages[2].content``, and
+    ``body[0].price`` inside a top-level list. The offending text is never echoed (it could not be encoded).
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+        item, path, depth = stack.pop()
+        field = path or "body"
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return ValidationError(f"{field} holds a lone UTF-16 surrogate, which is not a character", field=field)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            if (isinstance(item, float) and not math.isfinite(item)) or abs(item) > sys.float_info.max:
+                return ValidationError(
+                    f"{field} must be a finite number of at most {sys.float_info.max:.4g} in size "
+                    "(NaN and Infinity are not JSON)",
+                    field=field,
+                )
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                return ValidationError(f"body is nested deeper than {max_depth} levels", field="body")
+            if isinstance(item, list):
+                stack.extend((child, f"{field}[{index}]", depth + 1) for index, child in enumerate(item))
+                continue
+            for key, child in item.items():
+                if _LONE_SURROGATE.search(key):
+                    return ValidationError(f"a key in {field} holds a lone UTF-16 surrogate", field=field)
+                stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+    return None
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:
@@ -111,7 +136,7 @@ def route_param(req: func.HttpRequest, name: str) -> str:
 
 def flag(req: func.HttpRequest, name: str) -> bool:
     """A query-string switch such as ``?include_vector=true``."""
-    raw = req.params.get(name, "").strip().lower()
+    raw = req.params.get(name, "").strip(" \t").lower()  # not strip(): it also drops \x1c-\x1f
     if raw in ("", "0", "false", "no"):
         return False
     if raw in ("1", "true", "yes"):

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -164,7 +165,7 @@ def validate_product(body: Any, *, product_id: str | None = None, where: str = "
     _check_string(product, "category_name", where, MAX_CATEGORY_LENGTH, required=False)
     price = product.get("price")
     if price is not None:
-        if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price < 0:
+        if not is_finite_number(price) or price < 0:
             raise ValidationError(f"{where}price must be a number >= 0", field=f"{where}price")
     tags = product.get("tags")
     if tags is not None and (not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags)):
@@ -177,6 +178,14 @@ def validate_product(body: Any, *, product_id: str | None = None, where: str = "
     return product
 
 
+def is_finite_number(value: Any) -> bool:
+    """A JSON number a float can hold: not a bool, NaN, Infinity, or an int beyond the double range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # math.isfinite(10**400) raises OverflowError instead of answering.
+    return math.isfinite(value) if isinstance(value, float) else abs(value) <= sys.float_info.max
+
+
 def _check_id(value: Any, field: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} is required and must be a non-empty string", field=field)
@@ -184,6 +193,8 @@ def _check_id(value: Any, field: str) -> None:
         raise ValidationError(f"{field} must be at most {MAX_ID_LENGTH} characters", field=field)
     if _FORBIDDEN_ID_CHARS.search(value) or value != value.strip():
         raise ValidationError(f"{field} must not contain / \\ ? # or surrounding spaces", field=field)
+    if value in (".", ".."):  # a URL path cannot carry them: clients collapse dot segments
+        raise ValidationError(f"{field} must not be . or ..", field=field)
 
 
 def _check_string(product: Mapping[str, Any], name: str, where: str, limit: int, *, required: bool) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import ValidationError
-from catalog.model import DELETED_FIELD, EMBEDDING_FIELD
+from catalog.model import DELETED_FIELD, EMBEDDING_FIELD, is_finite_number
 from embedding.base import Embedder
 from store.base import DocumentContainer, FieldFilter
 
 MAX_QUERY_LENGTH = 1000
 MAX_CATEGORY_LENGTH = 200
+# Numbers sent as text (query strings): plain ASCII decimals. int()/float() would also take "1_0", " 5 ", "١".
+WHOLE_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+")
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,12 @@ class SearchFilters:
                 min_price > max_price.
         """
         category = raw.get("category")
-        if category is not None and (not isinstance(category, str) or len(category) > MAX_CATEGORY_LENGTH):
+        # NUL: the store's filter columns compare through numpy, which drops trailing NULs ("A\0" would match "A").
+        if category is not None and (
+            not isinstance(category, str) or len(category) > MAX_CATEGORY_LENGTH or "\x00" in category
+        ):
             raise ValidationError(
-                f"{prefix}category must be a string of at most {MAX_CATEGORY_LENGTH} characters",
+                f"{prefix}category must be a string of at most {MAX_CATEGORY_LENGTH} characters, without NUL",
                 field=f"{prefix}category",
             )
         min_price = _price(raw.get("min_price"), f"{prefix}min_price")
@@ -89,7 +95,9 @@ class SearchRequest:
         k = _int(raw.get("k", default_k), "k")
         if not 1 <= k <= max_k:
             raise ValidationError(f"k must be between 1 and {max_k}", field="k")
-        mode = raw.get("mode") or default_mode
+        mode = raw.get("mode")
+        if mode is None or mode == "":  # not `or`: false, 0, [] and {} are mistakes, not "the default"
+            mode = default_mode
         if mode not in SEARCH_MODES:
             raise ValidationError("mode must be vector or hybrid", field="mode")
         return cls(query.strip(), k, SearchFilters.parse(raw), mode)
@@ -173,11 +181,10 @@ def _number(value: Any, field: str) -> float:
     if isinstance(value, bool):
         raise ValidationError(f"{field} must be a number", field=field)
     if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValidationError(f"{field} must be a number", field=field) from None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+        if not NUMBER_TEXT.fullmatch(value):
+            raise ValidationError(f"{field} must be a number", field=field)
+        value = float(value)
+    if not is_finite_number(value):
         raise ValidationError(f"{field} must be a finite number", field=field)
     return float(value)
 
@@ -186,10 +193,12 @@ def _int(value: Any, field: str) -> int:
     if isinstance(value, bool):
         raise ValidationError(f"{field} must be a whole number", field=field)
     if isinstance(value, str):
+        if not WHOLE_NUMBER_TEXT.fullmatch(value):
+            raise ValidationError(f"{field} must be a whole number", field=field)
         try:
-            return int(value.strip())
-        except ValueError:
-            raise ValidationError(f"{field} must be a whole number", field=field) from None
+            return int(value)
+        except ValueError:  # beyond Python's 4300-digit limit for int("...")
+            raise ValidationError(f"{field} must be a whole number of at most 4300 digits", field=field) from None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():

@@ -176,7 +176,11 @@ class Settings:
         "Product fields joined (in this order) into the text that is embedded. `description` is required.",
     )
     EMBED_BATCH_SIZE: int = _setting(
-        64, _int_between(1, 2048), "64", "Most texts in one embedding request (the backend's own cap applies too)."
+        100,
+        _int_between(1, 2048),
+        "100",
+        "Most texts in one embedding request (the backend's own cap applies too); 100 matches the trigger's "
+        "maxItemsPerInvocation, so an invocation costs one request.",
     )
     EMBED_MAX_ATTEMPTS: int = _setting(
         6,

@@ -26,6 +26,7 @@ from embedding.base import Embedder
 #: What a session id may be (also published in the OpenAPI document).
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
+_SESSION_ID_RULE = "session_id must be 1-128 characters of letters, digits, '_', '-', '.', ':' (and not . or ..)"
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -77,10 +78,8 @@ class ChatRequest:
         session_id = raw.get("session_id")
         if session_id is None:
             session_id = uuid.uuid4().hex
-        elif not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
-            raise ValidationError(
-                "session_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'", field="session_id"
-            )
+        elif not isinstance(session_id, str) or not _is_session_id(session_id):
+            raise ValidationError(_SESSION_ID_RULE, field="session_id")
         filters = raw.get("filters", {})
         if filters is None:
             filters = {}
@@ -260,11 +259,14 @@ def cited_products(answer: str, products: list[RetrievedProduct]) -> list[dict[s
 
 
 def validate_session_id(session_id: str) -> str:
-    if not _SESSION_ID.match(session_id):
-        raise ValidationError(
-            "session_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'", field="session_id"
-        )
+    if not _is_session_id(session_id):
+        raise ValidationError(_SESSION_ID_RULE, field="session_id")
     return session_id
+
+
+def _is_session_id(value: str) -> bool:
+    # fullmatch: "$" would let a trailing newline through; "." and ".." cannot be sent in a URL path.
+    return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
 def _last_user_message(messages: list[dict[str, str]]) -> str | None:

@@ -432,7 +432,8 @@ class LocalFunctionsHost:
 
     async def _start_http(self) -> None:
         web_app = web.Application()
-        web_app.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=self._expect_continue)
+        # [\s\S], not ".": a decoded path may hold a newline (%0A); it must reach our JSON 404, not aiohttp's text one.
+        web_app.router.add_route("*", r"/{path:[\s\S]*}", self._dispatch, expect_handler=self._expect_continue)
         # Our own access line (method, path, status, ms) replaces aiohttp's.
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
@@ -578,7 +579,12 @@ class LocalFunctionsHost:
     def _too_large(self) -> web.Response:
         limit = self.max_request_bytes
         response = _json_response(
-            413, {"error": f"request body is larger than {limit} bytes (MAX_REQUEST_BYTES)", "limit_bytes": limit}
+            413,
+            {
+                "error": f"request body is larger than {limit} bytes (MAX_REQUEST_BYTES)",
+                "field": "body",
+                "limit_bytes": limit,
+            },
         )
         # The rest of the body stays unread; closing the connection keeps it from being parsed as a request.
         response.force_close()
@@ -625,8 +631,12 @@ class LocalFunctionsHost:
         try:
             async for piece in body_stream:
                 await response.write(piece)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             raise
+        except ConnectionResetError:
+            # The client hung up mid-stream (a closed tab, a cancelled SDK call): nothing failed on our side.
+            log.info("client left mid-stream: %s %s (request_id=%s)", request.method, request.rel_url, request_id)
+            return response
         except Exception:
             # The status line is gone already: log, and end the body where it stands.
             log.exception("stream failed on %s %s (request_id=%s)", request.method, request.rel_url, request_id)

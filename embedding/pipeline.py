@@ -151,10 +151,18 @@ class EmbeddingPipeline:
                 continue
             work.append(_Work(document, self.embedder.prepare(text), digest))
 
-        vectors = await self._embed(work, failures, report)
-        tasks = [self._write_vector(item, vector, report) for item, vector in zip(work, vectors, strict=True) if vector]
-        tasks += [self._mark_failed(document, reason, report) for document, reason in failures]
-        await _bounded_gather(tasks, WRITE_CONCURRENCY)
+        await _bounded_gather([self._mark_failed(doc, reason, report) for doc, reason in failures], WRITE_CONCURRENCY)
+        # Batch by batch, each written back before the next is embedded: the first products of a large change
+        # become searchable after one request, not after the whole invocation.
+        for indices in self.embedder.plan_batches([item.prepared for item in work]):
+            batch = [work[index] for index in indices]
+            refused: list[tuple[Mapping[str, Any], str]] = []
+            vectors = await self._embed(batch, refused, report)
+            tasks = [
+                self._write_vector(item, vector, report) for item, vector in zip(batch, vectors, strict=True) if vector
+            ]
+            tasks += [self._mark_failed(document, reason, report) for document, reason in refused]
+            await _bounded_gather(tasks, WRITE_CONCURRENCY)
 
         report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(report.log_line())

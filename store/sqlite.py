@@ -431,7 +431,11 @@ class _FieldColumn:
             # Only compare actual strings: None < "a" would raise.
             holds = np.zeros(size, dtype=bool)
             rows = np.flatnonzero(same_kind)
-            holds[rows] = np.asarray(compare(self.texts[rows], condition.bound), dtype=bool)
+            # The bound as a 0-d object array: compared with a plain str, numpy would turn it into np.str_, which
+            # drops trailing NULs ("Tents\x00" would match "Tents").
+            bound = np.empty((), dtype=object)
+            bound[()] = condition.bound
+            holds[rows] = np.asarray(compare(self.texts[rows], bound), dtype=bool)
         else:
             holds = same_kind & compare(self.numbers[:size], condition.bound)
         if condition.op == "ne":

@@ -452,3 +452,17 @@ async def test_another_process_can_write_while_this_one_does(db_path: Path, prod
     assert interleaved, "the two processes never wrote concurrently"
     other_ids = {hit.document["id"] for hit in await products.vector_search([1.0] + [0.0] * 7, 100_000)}
     assert {f"other-{i}" for i in range(200)} <= other_ids
+
+
+async def test_a_string_filter_with_a_trailing_nul_never_matches_the_string_without_it(tmp_path: Path) -> None:
+    store = SqliteDocumentStore(tmp_path / "nul.sqlite3")
+    container = await store.container(ContainerSpec("nul", "/id", VectorSpec("/embedding", 2)))
+    await container.upsert({"id": "a", "category": "Tents", "embedding": [1.0, 0.0]})
+    await container.upsert({"id": "b", "category": "Tents\x00", "embedding": [1.0, 0.0]})
+    condition = [FieldFilter("category", "eq", "Tents\x00")]
+    by_vector = [hit.document["id"] for hit in await container.vector_search([1.0, 0.0], 5, filters=condition)]
+    by_query = [document["id"] for document in await container.query(condition)]
+    # SQLite's JSON functions end text at a NUL, so neither path can select "b"; what matters is that "a" (whose
+    # value has no NUL) is never taken for it, and that vector search and query agree.
+    assert "a" not in by_vector and by_vector == by_query
+    await store.close()

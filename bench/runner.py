@@ -37,6 +37,7 @@ MODULES = (
     "bench.chat_latency",
     "bench.changefeed_lag",
     "bench.cold_start",
+    "bench.quality",
 )
 #: Benchmarks whose --quick run takes seconds (the smoke test runs these).
 CHEAP = ("pipeline", "search", "cold_start")

@@ -119,7 +119,7 @@ class ProductCatalog:
         """
         for _ in range(WRITE_ATTEMPTS):
             current = await self.get(product_id)
-            if if_match is not None and current.get("_etag") != if_match:
+            if not _matches(if_match, current):
                 raise PreconditionError("If-Match does not match the stored ETag", field="If-Match")
             if current.get(DELETED_FIELD) is True:
                 return current
@@ -137,7 +137,7 @@ class ProductCatalog:
         product_id = product["id"]
         for _ in range(WRITE_ATTEMPTS):
             current = await self.products.read(product_id, product_id)
-            if if_match is not None and (current is None or current.get("_etag") != if_match):
+            if not _matches(if_match, current):
                 raise PreconditionError("If-Match does not match the stored ETag", field="If-Match")
             if current is None:
                 try:
@@ -154,7 +154,7 @@ class ProductCatalog:
             try:
                 stored = await self.products.replace(replacement, if_match=current["_etag"])
             except PreconditionFailedError:
-                if if_match is not None:
+                if if_match not in (None, "*"):
                     raise PreconditionError("If-Match does not match the stored ETag", field="If-Match") from None
                 continue
             return WriteResult(stored, "updated")
@@ -178,3 +178,12 @@ async def load_products(services: Services, products: Sequence[Mapping[str, Any]
     results = await catalog.put_many(list(products))
     unchanged = sum(1 for result in results if result.outcome == "unchanged")
     return LoadReport(written=len(results) - unchanged, unchanged=unchanged)
+
+
+def _matches(if_match: str | None, current: Mapping[str, Any] | None) -> bool:
+    """HTTP ``If-Match``: absent matches anything; ``*`` any stored product; else exactly its ETag."""
+    if if_match is None:
+        return True
+    if current is None:
+        return False
+    return if_match == "*" or current.get("_etag") == if_match

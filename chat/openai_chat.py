@@ -6,12 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
-from tenacity.wait import wait_exponential_jitter
-
 from chat.models import ChatChunk, ChatModel, ChatPrompt, Usage
 from chat.tokens import count_tokens, message_tokens
-from embedding.base import RetryPolicy
+from embedding.base import RetryPolicy, retrying
 from embedding.openai_embedder import is_transient_openai_error, openai_retry_after
 
 log = logging.getLogger(__name__)
@@ -77,15 +74,13 @@ class OpenAIChatModel(ChatModel):
 
     async def _start_completion(self, prompt: ChatPrompt) -> Any:
         """The streaming response, once the server accepted the request (retried while it is transiently refused)."""
-        policy = self.retry_policy
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient_openai_error),
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_wait),
-            wait=_WaitForServer(policy),
-            before_sleep=_log_retry,
-            reraise=True,
+        attempts = retrying(
+            self.retry_policy,
+            transient=is_transient_openai_error,
+            retry_after=openai_retry_after,
+            what=f"chat completion ({self.model})",
         )
-        async for attempt in retrying:
+        async for attempt in attempts:
             with attempt:
                 self.requests_sent += 1
                 return await self.client.chat.completions.create(
@@ -102,25 +97,3 @@ class OpenAIChatModel(ChatModel):
         await self.client.close()
         if self.credential is not None:
             await self.credential.close()
-
-
-class _WaitForServer:
-    """The exponential backoff, or the server's ``Retry-After`` when longer (capped at the policy's ``max_wait``)."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.backoff = wait_exponential_jitter(
-            multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
-        )
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        backoff = float(self.backoff(retry_state))
-        error = retry_state.outcome.exception() if retry_state.outcome is not None else None
-        asked = openai_retry_after(error) if error is not None else None
-        return backoff if asked is None else max(backoff, min(asked, self.policy.max_wait))
-
-
-def _log_retry(retry_state: RetryCallState) -> None:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("chat completion attempt %d failed (%s); retrying in %.2fs", retry_state.attempt_number, error, wait)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,9 @@ class RetryPolicy:
 class _wait_retry_after(wait_base):
     """Wait the exponential backoff, or longer when the server asked for longer (its ``Retry-After``, capped)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, retry_after: Callable[[BaseException], float | None]) -> None:
         self.policy = policy
+        self.retry_after = retry_after
         self.backoff = wait_exponential_jitter(
             multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
         )
@@ -73,10 +74,41 @@ class _wait_retry_after(wait_base):
         backoff = float(self.backoff(retry_state))
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        asked = getattr(error, "retry_after", None)
+        asked = self.retry_after(error) if error is not None else None
         if asked is None:
             return backoff
         return max(backoff, min(max(float(asked), 0.0), self.policy.max_wait))
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    transient: Callable[[BaseException], bool],
+    retry_after: Callable[[BaseException], float | None],
+    what: str,
+) -> AsyncRetrying:
+    """The one retry loop of the outbound clients: bounded attempts and total wait, backoff or ``Retry-After``.
+
+    Args:
+        policy: attempts and waits.
+        transient: whether an error is worth another attempt.
+        retry_after: the seconds the server asked for with the error, if it did.
+        what: names the operation in the warning logged before each wait.
+    """
+
+    def log_retry(retry_state: RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.warning("%s attempt %d failed (%s); retrying in %.2fs", what, retry_state.attempt_number, error, wait)
+
+    return AsyncRetrying(
+        retry=retry_if_exception(transient),
+        # stop_before_delay: never start a wait that would end past the total budget.
+        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_wait),
+        wait=_wait_retry_after(policy, retry_after),
+        before_sleep=log_retry,
+        reraise=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -172,16 +204,13 @@ class Embedder(abc.ABC):
         return vectors
 
     async def _embed_with_retry(self, texts: list[str]) -> list[list[float]]:
-        policy = self.retry_policy
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientEmbeddingError),
-            # stop_before_delay: never start a wait that would end past the total budget.
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_wait),
-            wait=_wait_retry_after(policy),
-            before_sleep=_log_retry,
-            reraise=True,
+        attempts = retrying(
+            self.retry_policy,
+            transient=lambda error: isinstance(error, TransientEmbeddingError),
+            retry_after=lambda error: getattr(error, "retry_after", None),
+            what=f"embedding ({self.model_id})",
         )
-        async for attempt in retrying:
+        async for attempt in attempts:
             with attempt:
                 self.requests_sent += 1
                 return await self.embed_batch(texts)
@@ -192,9 +221,3 @@ class Embedder(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and sessions."""
-
-
-def _log_retry(retry_state: RetryCallState) -> None:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("embedding attempt %d failed (%s); retrying in %.2fs", retry_state.attempt_number, error, wait)

@@ -60,6 +60,8 @@ async def test_if_match_gives_clients_optimistic_concurrency(call: Call) -> None
     stale = await put(call, "mug", product_body(price=2.0), headers={"If-Match": etag})
     assert stale.status_code == 412 and payload(stale)["field"] == "If-Match"
     assert payload(await get(call, "mug"))["price"] == 1.0
+    assert (await put(call, "mug", product_body(price=3.0), headers={"If-Match": "*"})).status_code == 200
+    assert (await put(call, "new", product_body(), headers={"If-Match": "*"})).status_code == 412  # must exist
 
 
 async def test_trigger_embeds_and_get_shows_the_status(call: Call, functions: dict[str, Any], app_services) -> None:

@@ -21,6 +21,7 @@ import azure.functions as func
 
 from catalog.errors import ClientError, PayloadTooLargeError, ValidationError
 from catalog.services import Services, get_services
+from catalog.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,12 @@ async def handle(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
     """
     try:
         services = await get_services()
+    except (SettingsError, NotImplementedError) as error:
+        # The app is misconfigured: one line naming the setting in the log, nothing about it to the client.
+        request_id = uuid.uuid4().hex
+        log.error("cannot serve %s %s (request %s): %s", req.method, req.url, request_id, error)
+        return json_response({"error": "service unavailable: misconfigured", "request_id": request_id}, status=503)
+    try:
         return await handler(req, services)
     except ClientError as error:
         return error_response(error)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+import pytest
 
-from catalog.services import Services
+from catalog.services import Services, set_services
 
 Call = Callable[..., Any]
 
@@ -166,3 +168,17 @@ async def test_an_unexpected_failure_is_a_bare_500_without_a_stack_trace(call: C
 async def test_health_names_the_backends(call: Call) -> None:
     body = payload(await call("health", "GET", "/api/health"))
     assert body["status"] == "ok" and body["store"] == "local" and body["embedding"]["backend"] == "deterministic"
+
+
+async def test_a_misconfigured_app_answers_503_and_logs_one_line_naming_the_setting(
+    functions: dict[str, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_services(None)
+    monkeypatch.setenv("STORE_BACKEND", "mongo")
+    request = func.HttpRequest("GET", "/api/health", headers={}, params={}, route_params={}, body=b"")
+    with caplog.at_level(logging.ERROR, logger="blueprints.http"):
+        response = await functions["health"].get_user_function()(request)
+    assert response.status_code == 503
+    assert "STORE_BACKEND" not in response.get_body().decode()
+    [record] = [r for r in caplog.records if r.name == "blueprints.http"]
+    assert "STORE_BACKEND" in record.getMessage() and record.exc_info is None

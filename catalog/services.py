@@ -36,6 +36,7 @@ class Services:
     #: What the change-feed pipeline has done since this process started (shown by /api/health).
     pipeline_totals: BatchReport = field(default_factory=BatchReport)
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
+    _features: dict[str, Any] = field(default_factory=dict)
 
     def container_specs(self) -> dict[str, ContainerSpec]:
         """Every container the app uses, by name, with partition keys and the product vector policy."""
@@ -66,24 +67,33 @@ class Services:
         return await self.container_named(self.settings.COSMOS_DEADLETTER_CONTAINER)
 
     async def catalog(self) -> ProductCatalog:
-        """Product reads and writes."""
-        return ProductCatalog(
-            await self.products(), self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions
-        )
+        """Product reads and writes (built once)."""
+        if "catalog" not in self._features:
+            self._features["catalog"] = ProductCatalog(
+                await self.products(), self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions
+            )
+        catalog: ProductCatalog = self._features["catalog"]
+        return catalog
 
     async def search(self) -> ProductSearch:
-        """Vector search over live products."""
-        return ProductSearch(await self.products(), self.embedder, self.settings.SEARCH_MODE)
+        """Search over live products (built once)."""
+        if "search" not in self._features:
+            self._features["search"] = ProductSearch(await self.products(), self.embedder, self.settings.SEARCH_MODE)
+        search: ProductSearch = self._features["search"]
+        return search
 
     async def embedding_pipeline(self) -> EmbeddingPipeline:
-        """The change-feed pipeline over the products and dead-letter containers."""
-        return EmbeddingPipeline(
-            await self.products(),
-            await self.deadletters(),
-            self.embedder,
-            self.settings.EMBED_FIELDS,
-            totals=self.pipeline_totals,
-        )
+        """The change-feed pipeline over the products and dead-letter containers (built once)."""
+        if "pipeline" not in self._features:
+            self._features["pipeline"] = EmbeddingPipeline(
+                await self.products(),
+                await self.deadletters(),
+                self.embedder,
+                self.settings.EMBED_FIELDS,
+                totals=self.pipeline_totals,
+            )
+        pipeline: EmbeddingPipeline = self._features["pipeline"]
+        return pipeline
 
     def content_hash(self, product: Mapping[str, Any]) -> str:
         """The hash a product's current text has under the configured model (what cached answers remember)."""
@@ -95,25 +105,28 @@ class Services:
         return ChatLimits(s.CHAT_MAX_MESSAGE_CHARS, s.CHAT_DEFAULT_K, s.CHAT_MAX_K, s.CHAT_MAX_MESSAGES)
 
     async def chat(self) -> ChatService:
-        """The RAG chat over products, the semantic cache and the session history."""
-        s = self.settings
-        products = await self.products()
-        cache = SemanticCache(
-            await self.container_named(s.COSMOS_CACHE_CONTAINER),
-            products,
-            threshold=s.CHAT_CACHE_THRESHOLD,
-            ttl_seconds=s.CHAT_CACHE_TTL_SECONDS,
-            content_hash=self.content_hash,
-        )
-        return ChatService(
-            embedder=self.embedder,
-            search=ProductSearch(products, self.embedder, s.SEARCH_MODE),
-            cache=cache,
-            history=ChatHistory(await self.container_named(s.COSMOS_HISTORY_CONTAINER), s.CHAT_HISTORY_MAX_TURNS),
-            model=self.chat_model,
-            content_hash=self.content_hash,
-            history_token_budget=s.CHAT_HISTORY_TOKEN_BUDGET,
-        )
+        """The RAG chat over products, the semantic cache and the session history (built once)."""
+        if "chat" not in self._features:
+            s = self.settings
+            cache = SemanticCache(
+                await self.container_named(s.COSMOS_CACHE_CONTAINER),
+                await self.products(),
+                threshold=s.CHAT_CACHE_THRESHOLD,
+                ttl_seconds=s.CHAT_CACHE_TTL_SECONDS,
+                content_hash=self.content_hash,
+            )
+            history = ChatHistory(await self.container_named(s.COSMOS_HISTORY_CONTAINER), s.CHAT_HISTORY_MAX_TURNS)
+            self._features["chat"] = ChatService(
+                embedder=self.embedder,
+                search=await self.search(),
+                cache=cache,
+                history=history,
+                model=self.chat_model,
+                content_hash=self.content_hash,
+                history_token_budget=s.CHAT_HISTORY_TOKEN_BUDGET,
+            )
+        chat: ChatService = self._features["chat"]
+        return chat
 
     async def close(self) -> None:
         await self.chat_model.close()

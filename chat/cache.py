@@ -10,6 +10,7 @@ are deleted when found.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -119,8 +120,9 @@ class SemanticCache:
         return entry_id
 
     async def _sources_current(self, sources: Sequence[Mapping[str, Any]]) -> bool:
-        for source in sources:
-            product = await self.products.read(source["id"], source["id"])
+        # One lookup pays for all its point reads at once, not one after another.
+        products = await asyncio.gather(*(self.products.read(source["id"], source["id"]) for source in sources))
+        for source, product in zip(sources, products, strict=True):
             if product is None or is_deleted(product):
                 return False
             # The hash of the text as it is now, not of the last embedding: an edit invalidates at once.

@@ -140,7 +140,7 @@ class EmbeddingPipeline:
             try:
                 text = embedding_text(document, self.fields)
             except InvalidProductError as error:
-                if self._current_hash(document, failed=True) == _stored_hash(document):
+                if self._failure_hash(document) == _stored_hash(document):
                     report.skipped += 1
                 else:
                     failures.append((document, error.reason))
@@ -170,11 +170,9 @@ class EmbeddingPipeline:
             self.totals.add(report)
         return report
 
-    def _current_hash(self, document: Mapping[str, Any], *, failed: bool) -> str:
-        model, dims = self.embedder.model_id, self.embedder.dimensions
-        if failed:
-            return invalid_content_hash(document, self.fields, model, dims)
-        return content_hash(embedding_text(document, self.fields), model, dims)
+    def _failure_hash(self, document: Mapping[str, Any]) -> str:
+        """The hash a document that cannot be embedded carries, so an unchanged failure is not redone."""
+        return invalid_content_hash(document, self.fields, self.embedder.model_id, self.embedder.dimensions)
 
     def _has_current_vector(self, document: Mapping[str, Any]) -> bool:
         vector = document.get(EMBEDDING_FIELD)
@@ -235,7 +233,7 @@ class EmbeddingPipeline:
             report.truncated += int(item.prepared.truncated)
 
     async def _mark_failed(self, document: Mapping[str, Any], reason: str, report: BatchReport) -> None:
-        digest = self._current_hash(document, failed=True)
+        digest = self._failure_hash(document)
         info = {
             "status": STATUS_FAILED,
             "model": self.embedder.model_id,

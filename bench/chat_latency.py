@@ -20,8 +20,8 @@ import aiohttp
 from bench.catalog_data import OUTDOOR_THINGS, RunOptions, sample_products, shopper_questions
 from bench.chat_server import FakeChatCompletions
 from bench.latency import elapsed_ms, ratio, summarize_ms
-from catalog.services import build_services, set_services
-from catalog.settings import load_settings
+from composition.services import build_services, set_services
+from composition.settings import load_settings
 
 NAME = "chat"
 TITLE = "Chat: semantic-cache hit vs miss"

@@ -25,11 +25,11 @@ import openai
 
 from bench.aoai_server import REQUEST_WINDOW_SECONDS, FakeAzureOpenAIEmbeddings, count_tokens
 from bench.app_metadata import embedding_trigger_binding
-from bench.catalog_data import BenchmarkSkipped, RunOptions, cosmic_works_products
+from bench.catalog_data import RunOptions, cosmic_works_products
 from bench.latency import Stopwatch, ratio
 from catalog.model import EMBEDDING_FIELD, STATUS_EMBEDDED, embedding_text
-from catalog.services import Services, build_chat_model, build_services, build_store, set_services
-from catalog.settings import Settings, load_settings
+from composition.services import Services, build_services, set_services
+from composition.settings import Settings, load_settings
 from store.base import ContainerSpec, FieldFilter, VectorSpec
 from store.sqlite import SqliteDocumentStore
 
@@ -122,38 +122,8 @@ def _settings(server: FakeAzureOpenAIEmbeddings, data_dir: Path) -> Settings:
 
 
 def build_azure_services(settings: Settings) -> tuple[Services, str]:
-    """The app's services for ``EMBEDDING_BACKEND=azure-openai``, from the factory once it builds that backend.
-
-    Until ``catalog.services.build_embedder`` does, the embedder is built here from the same settings, the way the
-    factory would (the client from :func:`embedding.openai_embedder.azure_openai_client`, the batch size and retry
-    policy from the settings). Returns the services and who built the embedder (``factory`` or ``bench``).
-    """
-    try:
-        return build_services(settings), "factory"
-    except NotImplementedError:
-        pass
-    try:
-        from embedding.openai_embedder import OpenAIEmbedder, azure_openai_client
-    except ImportError as error:
-        raise BenchmarkSkipped(f"embedding/openai_embedder.py is not available yet ({error})") from None
-    from embedding.base import RetryPolicy
-
-    client, credential = azure_openai_client(settings)
-    embedder = OpenAIEmbedder(
-        client,
-        settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT,
-        dimensions=settings.EMBEDDING_DIMENSIONS,
-        base_model=settings.EMBEDDING_MODEL,
-        credential=credential,
-        max_batch_size=settings.EMBED_BATCH_SIZE,
-        retry_policy=RetryPolicy(
-            max_attempts=settings.EMBED_MAX_ATTEMPTS, max_total_wait=settings.EMBED_MAX_TOTAL_WAIT_SECONDS
-        ),
-    )
-    services = Services(
-        settings=settings, store=build_store(settings), embedder=embedder, chat_model=build_chat_model(settings)
-    )
-    return services, "bench"
+    """The app's services for ``EMBEDDING_BACKEND=azure-openai``, from the factory, and who built them."""
+    return build_services(settings), "factory"
 
 
 async def _run_ours(

@@ -25,8 +25,8 @@ import numpy as np
 from bench.catalog_data import RunOptions, shopper_questions, synthetic_products, with_synthetic_vectors
 from bench.latency import Stopwatch, elapsed_ms, summarize_ms
 from catalog.search import SearchFilters
-from catalog.services import Services, build_services, set_services
-from catalog.settings import load_settings
+from composition.services import Services, build_services, set_services
+from composition.settings import load_settings
 
 NAME = "search"
 TITLE = "Search latency"

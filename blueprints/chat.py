@@ -11,8 +11,8 @@ import azure.functions as func
 
 from blueprints.http import handle, json_response, read_json, route_param, sse_event, streaming_response
 from catalog.errors import ClientError, ProductNotFoundError, ValidationError
-from catalog.services import Services
 from chat.service import ChatEvent, ChatRequest, ChatService, validate_session_id
+from composition.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from catalog.services import get_services
-from catalog.settings import binding_flag
+from composition.services import get_services
+from composition.settings import binding_flag
 
 bp = func.Blueprint()
 

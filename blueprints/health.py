@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from blueprints.http import handle, json_response
-from catalog.services import Services
+from composition.services import Services
 
 bp = func.Blueprint()
 

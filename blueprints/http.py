@@ -20,8 +20,8 @@ from typing import Any
 import azure.functions as func
 
 from catalog.errors import ClientError, PayloadTooLargeError, ValidationError
-from catalog.services import Services, get_services
-from catalog.settings import SettingsError
+from composition.services import Services, get_services
+from composition.settings import SettingsError
 
 log = logging.getLogger(__name__)
 

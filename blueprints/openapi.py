@@ -12,9 +12,9 @@ import azure.functions as func
 
 from blueprints.http import MAX_JSON_DEPTH, handle, json_response
 from catalog import model, search
-from catalog.services import Services
-from catalog.settings import Settings
 from chat.service import SESSION_ID_PATTERN
+from composition.services import Services
+from composition.settings import Settings
 
 bp = func.Blueprint()
 

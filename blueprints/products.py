@@ -4,7 +4,7 @@ import azure.functions as func
 
 from blueprints.http import flag, handle, json_response, read_json, route_param
 from catalog.errors import PayloadTooLargeError, ValidationError
-from catalog.services import Services
+from composition.services import Services
 
 bp = func.Blueprint()
 

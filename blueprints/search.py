@@ -7,7 +7,7 @@ import azure.functions as func
 from blueprints.http import handle, json_response, read_json
 from catalog.errors import ValidationError
 from catalog.search import SearchRequest
-from catalog.services import Services
+from composition.services import Services
 
 bp = func.Blueprint()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from catalog.errors import PreconditionError, ProductNotFoundError, ValidationError
 from catalog.model import (
@@ -25,9 +25,6 @@ from catalog.model import (
     validate_product,
 )
 from store.base import ConflictError, DocumentContainer, PatchOperation, PreconditionFailedError
-
-if TYPE_CHECKING:
-    from catalog.services import Services
 
 #: Attempts at a read-then-conditional-write before giving up on a hot document.
 WRITE_ATTEMPTS = 8
@@ -169,12 +166,11 @@ class ProductCatalog:
         return shown
 
 
-async def load_products(services: Services, products: Sequence[Mapping[str, Any]]) -> LoadReport:
+async def load_products(catalog: ProductCatalog, products: Sequence[Mapping[str, Any]]) -> LoadReport:
     """Write ``products`` straight into the store (no HTTP), skipping those stored unchanged.
 
     Used by ``make run`` for the sample catalog and by ``python -m devhost load --direct``.
     """
-    catalog = await services.catalog()
     results = await catalog.put_many(list(products))
     unchanged = sum(1 for result in results if result.outcome == "unchanged")
     return LoadReport(written=len(results) - unchanged, unchanged=unchanged)

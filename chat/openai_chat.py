@@ -8,8 +8,8 @@ from typing import Any
 
 from chat.models import ChatChunk, ChatModel, ChatPrompt, Usage
 from chat.tokens import count_tokens, message_tokens
-from embedding.base import RetryPolicy, retrying
-from embedding.openai_embedder import is_transient_openai_error, openai_retry_after
+from transport.openai_wire import is_transient_openai_error, openai_retry_after
+from transport.retry import RetryPolicy, retrying
 
 log = logging.getLogger(__name__)
 

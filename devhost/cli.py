@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from catalog.services import Services, get_services
-from catalog.settings import SettingsError, load_settings
+from composition.services import Services, get_services
+from composition.settings import SettingsError, load_settings
 from devhost.host import HostError, LocalFunctionsHost, apply_local_settings
 from devhost.routes import RouteTemplateError
 
@@ -42,7 +42,10 @@ def _default_load_products() -> LoadProducts:
     # Imported on use: `search` and `load` over HTTP need none of the catalog's write path.
     from catalog.products import load_products
 
-    return load_products
+    async def load(services: Services, products: list[dict[str, Any]]) -> Any:
+        return await load_products(await services.catalog(), products)
+
+    return load
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:

@@ -36,8 +36,9 @@ from aiohttp import HttpVersion11, web
 from azure.functions.decorators.function_app import Function, FunctionRegister
 from multidict import CIMultiDict
 
-from catalog.services import Services, get_services
-from catalog.settings import load_settings
+from composition.local_settings import LOCAL_SETTINGS_FILE, apply_local_settings_values, read_local_settings
+from composition.services import Services, get_services
+from composition.settings import SettingsError, load_settings
 from devhost.changefeed import ChangeFeedTrigger, CosmosTriggerBinding, TriggerStats
 from devhost.invocation import FunctionInvoker
 from devhost.retry import RetryPolicy
@@ -51,7 +52,6 @@ access_log = logging.getLogger("devhost.access")
 DEFAULT_ROUTE_PREFIX = "api"
 #: What an httpTrigger without ``methods`` accepts.
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
-LOCAL_SETTINGS_FILE = "local.settings.json"
 _READ_CHUNK = 64 * 1024
 
 # get_functions() validates unique names against state it keeps, so a second call on one app raises. Every host
@@ -76,22 +76,11 @@ def apply_local_settings(app_dir: Path, environ: MutableMapping[str, str] | None
     Raises:
         HostError: the file is not valid JSON.
     """
-    env = os.environ if environ is None else environ
-    path = app_dir / LOCAL_SETTINGS_FILE
-    if not path.is_file():
-        return {}
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise HostError(f"{path} is not valid JSON ({error}); compare it with local.settings.json.example") from None
-    if not isinstance(content, dict):
-        raise HostError(f"{path} must be a JSON object with a Values object")
-    values = content.get("Values") or {}
-    for key, value in values.items():
-        if key in env or value is None:
-            continue
-        # func start hands every value to the worker as a string; JSON true/false become "true"/"false".
-        env[key] = json.dumps(value) if isinstance(value, bool) else str(value)
+        content = read_local_settings(app_dir / LOCAL_SETTINGS_FILE)
+    except SettingsError as error:
+        raise HostError(str(error)) from None
+    apply_local_settings_values(content, os.environ if environ is None else environ)
     return content
 
 
@@ -216,7 +205,7 @@ class LocalFunctionsHost:
     Args:
         app: the ``FunctionApp``, or the name of the module defining it (default ``function_app``).
         services: the services whose store holds the trigger containers. ``None`` uses the process-wide
-            :func:`catalog.services.get_services` (what the app's handlers use too), fetched only when the app has a
+            :func:`composition.services.get_services` (what the app's handlers use too), fetched only when the app has a
             Cosmos DB trigger.
         host: the address to listen on.
         port: the port; ``0`` picks a free one (read :attr:`port` after :meth:`start`).

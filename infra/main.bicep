@@ -6,7 +6,7 @@
 //
 // STYLE CONTRACT: `var appSettings` below is the one list of app settings the function app gets. There is no Bicep
 // compiler in CI, so tests/unit/test_infra.py reads this file with a small tokenizer and checks those names against
-// what the app reads (catalog/settings.py) and what its bindings reference. Keep it parseable: one `NAME: value`
+// what the app reads (composition/settings.py) and what its bindings reference. Keep it parseable: one `NAME: value`
 // per line; a value is a quoted literal, a parameter, `string(parameter)`, a module output or a `cosmosCatalog`
 // lookup; objects and arrays open at the end of a line and close on their own line; no single-line objects.
 targetScope = 'subscription'
@@ -180,7 +180,7 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identity.outputs.clientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
-  // The backends (catalog/settings.py); DefaultAzureCredential picks the user-assigned identity by AZURE_CLIENT_ID.
+  // The backends (composition/settings.py); DefaultAzureCredential picks the user-assigned identity by AZURE_CLIENT_ID.
   STORE_BACKEND: 'cosmos'
   EMBEDDING_BACKEND: 'azure-openai'
   CHAT_BACKEND: 'azure-openai'

@@ -5,7 +5,7 @@ container it opens shares it. Authentication is Entra ID through ``DefaultAzureC
 ``COSMOS_AUTH=key``.
 
 The store never creates containers in normal operation: their vector and indexing policies are decided once, by
-``python -m store.cosmos_bootstrap`` or ``azd up`` (``infra/``), because a vector policy cannot be changed later.
+``python -m composition.cosmos_bootstrap`` or ``azd up`` (``infra/``), because a vector policy cannot be changed later.
 :meth:`CosmosDocumentStore.container` checks that the container exists with the partition key and vector policy
 the app expects, and fails with a message saying what to run when it does not.
 
@@ -74,8 +74,6 @@ from store.base import (
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.cosmos.aio import ContainerProxy, CosmosClient
-
-    from catalog.settings import Settings
 
 #: The same pattern as the SQLite store's (store/sqlite.py ``_FIELD_NAME``): plain identifiers, dots for nesting.
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -551,7 +549,7 @@ class CosmosDocumentStore(DocumentStore):
             (created on first use, closed by :meth:`close`).
         managed_identity_client_id: the user-assigned managed identity ``DefaultAzureCredential`` should use.
         create_containers: create a missing database or container from its spec (tests and throwaway databases
-            only; the app relies on ``python -m store.cosmos_bootstrap`` or ``azd up``).
+            only; the app relies on ``python -m composition.cosmos_bootstrap`` or ``azd up``).
         vector_index_type: the vector index of containers this store creates (only with ``create_containers``).
         client_options: further keyword arguments for ``CosmosClient`` (timeouts, preferred regions…).
     """
@@ -591,21 +589,6 @@ class CosmosDocumentStore(DocumentStore):
         self._containers: dict[str, CosmosDocumentContainer] = {}
         self._closed = False
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosDocumentStore:
-        """The store the settings describe (``COSMOS_CONNECTION__accountEndpoint``, ``COSMOS_DATABASE``,
-        ``COSMOS_AUTH`` with ``COSMOS_KEY``, ``AZURE_CLIENT_ID``)."""
-        from catalog.settings import CosmosAuth
-
-        key = settings.COSMOS_KEY if settings.COSMOS_AUTH is CosmosAuth.KEY else None
-        return cls(
-            settings.COSMOS_CONNECTION__accountEndpoint,
-            settings.COSMOS_DATABASE,
-            credential=key or None,
-            managed_identity_client_id=settings.AZURE_CLIENT_ID or None,
-            vector_index_type=str(settings.COSMOS_VECTOR_INDEX_TYPE),
-        )
-
     def client(self) -> CosmosClient:
         """The store's one ``CosmosClient``, created on first use (inside the event loop that will use it)."""
         if self._closed:
@@ -642,8 +625,8 @@ class CosmosDocumentStore(DocumentStore):
             if not self.create_containers:
                 raise NotFoundError(
                     f"Cosmos DB container {spec.name!r} does not exist in database {self.database_name!r} at "
-                    f"{self.endpoint}: create the database and containers with `python -m store.cosmos_bootstrap` "
-                    "(or `azd up`)"
+                    f"{self.endpoint}: create the database and containers with "
+                    "`python -m composition.cosmos_bootstrap` (or `azd up`)"
                 ) from None
             from store.cosmos_bootstrap import definition_for_spec, ensure_container
 
@@ -654,7 +637,8 @@ class CosmosDocumentStore(DocumentStore):
             raise ValueError(
                 f"Cosmos DB container {spec.name!r} in database {self.database_name!r} cannot be used: {problem}. "
                 "Vector and partition key policies cannot change on an existing container: create a new container "
-                "with `python -m store.cosmos_bootstrap` (after setting its name, e.g. COSMOS_PRODUCTS_CONTAINER) "
+                "with `python -m composition.cosmos_bootstrap` (after setting its name, e.g. "
+                "COSMOS_PRODUCTS_CONTAINER) "
                 "and re-embed into it, or delete this one and bootstrap again"
             )
         container = CosmosDocumentContainer(self, spec, proxy)
@@ -834,7 +818,7 @@ class CosmosDocumentContainer(DocumentContainer):
         back.
 
         Needs the account capability ``EnableNoSQLFullTextSearch`` and, for the full-text index to be used, the
-        container's full-text policy and indexes (``python -m store.cosmos_bootstrap`` or ``azd up``).
+        container's full-text policy and indexes (``python -m composition.cosmos_bootstrap`` or ``azd up``).
 
         Raises:
             ValueError: the container has no vector policy or no ``full_text_paths``, or as :meth:`vector_search`.

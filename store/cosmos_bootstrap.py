@@ -1,4 +1,4 @@
-"""Create the Cosmos DB database and every container the app uses, if missing: ``python -m store.cosmos_bootstrap``.
+"""Cosmos DB database and container provisioning: definitions, creation when missing, and checks of existing ones.
 
 Idempotent: existing containers are checked, and left alone when they fit. A vector embedding policy and vector
 indexes cannot be changed on an existing container, so a container whose partition key or vector policy differs from
@@ -7,9 +7,8 @@ vectors. A full-text policy and full-text indexes (hybrid search) can be changed
 only in those is updated (``replace_container``, keeping everything else it has), which starts an online index
 transformation; hybrid search uses the new index once it completes.
 
-The containers come from :meth:`catalog.services.Services.container_specs` (names from settings, partition keys,
-the vector path), so the app, this command and ``infra/`` cannot disagree; :func:`container_definitions` is the
-full definition (policies and TTL included) that ``infra/`` Bicep is checked against.
+Which containers the app uses is decided by the composition root (``composition/containers.py``), so the app, the
+``python -m composition.cosmos_bootstrap`` command and ``infra/`` cannot disagree; this module knows only Cosmos DB.
 
 Creating containers is a management operation: it needs key auth (``COSMOS_AUTH=key``) or Azure Resource Manager
 (``azd up``, ``az cosmosdb sql container create``). With Entra ID (``COSMOS_AUTH=identity``) the data-plane roles
@@ -18,17 +17,11 @@ can read container properties, so the command still verifies existing containers
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from azure.cosmos import PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceExistsError, CosmosResourceNotFoundError
@@ -37,8 +30,6 @@ from store.base import ContainerSpec, VectorSpec
 
 if TYPE_CHECKING:
     from azure.cosmos.aio import CosmosClient
-
-    from catalog.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -169,48 +160,6 @@ def definition_for_spec(
         setting=setting,
         full_text_policy=full_text_policy(paths) if paths else None,
     )
-
-
-def app_container_specs(settings: Settings, dimensions: int) -> dict[str, ContainerSpec]:
-    """The app's own container specs (:meth:`Services.container_specs`) for vectors of ``dimensions``."""
-    from catalog.services import Services
-
-    # container_specs reads only the settings and the embedder's dimensions; building real services here would
-    # load the embedding model and open clients for nothing.
-    source = SimpleNamespace(settings=settings, embedder=SimpleNamespace(dimensions=dimensions))
-    return Services.container_specs(cast(Services, source))
-
-
-_CONTAINER_SETTINGS = (
-    "COSMOS_PRODUCTS_CONTAINER",
-    "COSMOS_LEASES_CONTAINER",
-    "COSMOS_DEADLETTER_CONTAINER",
-    "COSMOS_CACHE_CONTAINER",
-    "COSMOS_HISTORY_CONTAINER",
-)
-
-
-def container_definitions(settings: Settings, dimensions: int) -> list[ContainerDefinition]:
-    """Every container the app uses, fully defined: name, partition key, vector and full-text policies, indexing
-    policy, TTL.
-
-    The chat cache container has TTL on without a default (``default_ttl=-1``), so each entry expires by its own
-    ``ttl``. Vector containers get ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and
-    indexes on the fields it embeds (``EMBED_FIELDS``), for hybrid search.
-    """
-    if dimensions < 1:
-        raise ValueError(f"dimensions must be at least 1, not {dimensions}")
-    setting_of = {getattr(settings, key): key for key in _CONTAINER_SETTINGS}
-    index_type = str(settings.COSMOS_VECTOR_INDEX_TYPE)
-    return [
-        definition_for_spec(
-            spec,
-            index_type,
-            default_ttl=-1 if name == settings.COSMOS_CACHE_CONTAINER else None,
-            setting=setting_of.get(name),
-        )
-        for name, spec in app_container_specs(settings, dimensions).items()
-    ]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -505,121 +454,3 @@ async def bootstrap(client: CosmosClient, database: str, definitions: Sequence[C
             report.containers.append((definition.name, "failed"))
             report.problems.append(str(error))
     return report
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _environment(local_settings: Path | None) -> dict[str, str]:
-    """The process environment plus ``local.settings.json`` Values it lacks (as ``func start`` does)."""
-    environ = dict(os.environ)
-    if local_settings is None or not local_settings.is_file():
-        return environ
-    try:
-        values = json.loads(local_settings.read_text(encoding="utf-8")).get("Values") or {}
-    except (OSError, ValueError, AttributeError) as error:
-        raise ValueError(f"{local_settings} is not a JSON object with Values ({error})") from None
-    for key, value in values.items():
-        if key not in environ and value is not None:
-            environ[key] = json.dumps(value) if isinstance(value, bool) else str(value)
-    return environ
-
-
-async def _embedder_dimensions(settings: Settings) -> int:
-    from catalog.services import build_embedder
-
-    embedder = build_embedder(settings)
-    try:
-        return embedder.dimensions
-    finally:
-        await embedder.close()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m store.cosmos_bootstrap",
-        description=(
-            "Create the Cosmos DB database and containers the app uses, if missing, and check existing ones "
-            "(partition keys, vector policies, TTL; full-text policies are updated in place). Reads the app "
-            "settings from the environment and local.settings.json Values."
-        ),
-    )
-    parser.add_argument(
-        "--dimensions",
-        type=int,
-        help="vector dimensions of the products and cache containers (default: those of the configured embedder)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print the container definitions as JSON and change nothing"
-    )
-    parser.add_argument(
-        "--local-settings",
-        type=Path,
-        default=Path("local.settings.json"),
-        help="settings file whose Values fill in what the environment lacks (default: ./local.settings.json)",
-    )
-    return parser
-
-
-async def _run(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from catalog.settings import SettingsError, load_settings
-    from store.cosmos import CosmosDocumentStore
-
-    try:
-        settings = load_settings(_environment(args.local_settings))
-    except (SettingsError, ValueError) as error:
-        print(f"error: {error}", file=err)
-        return EXIT_USAGE
-    if args.dimensions is not None:
-        dimensions = args.dimensions
-    else:
-        try:
-            dimensions = await _embedder_dimensions(settings)
-        except (NotImplementedError, SettingsError, ValueError, OSError) as error:
-            print(
-                f"error: cannot build the configured embedder to learn its dimensions ({error}); pass --dimensions",
-                file=err,
-            )
-            return EXIT_USAGE
-    try:
-        definitions = container_definitions(settings, dimensions)
-    except ValueError as error:
-        print(f"error: {error}", file=err)
-        return EXIT_USAGE
-    if args.dry_run:
-        document = {"database": settings.COSMOS_DATABASE, "containers": [d.resource() for d in definitions]}
-        print(json.dumps(document, indent=2), file=out)
-        return EXIT_OK
-    if not settings.COSMOS_CONNECTION__accountEndpoint:
-        print(
-            "error: COSMOS_CONNECTION__accountEndpoint is not set; "
-            "example: COSMOS_CONNECTION__accountEndpoint=https://myaccount.documents.azure.com:443/",
-            file=err,
-        )
-        return EXIT_USAGE
-    store = CosmosDocumentStore.from_settings(settings)
-    try:
-        report = await bootstrap(store.client(), settings.COSMOS_DATABASE, definitions)
-    except (RuntimeError, CosmosHttpResponseError) as error:
-        print(f"error: {error}", file=err)
-        return EXIT_FAILURE
-    finally:
-        await store.close()
-    print(f"database {settings.COSMOS_DATABASE!r}: {report.database}", file=out)
-    for name, status in report.containers:
-        print(f"container {name!r}: {status}", file=out)
-    for problem in report.problems:
-        print(f"\nerror: {problem}", file=err)
-    return EXIT_OK if report.ok else EXIT_FAILURE
-
-
-def main(argv: Sequence[str] | None = None, *, out: Any = None, err: Any = None) -> int:
-    """Run the command; returns the exit code (0 done, 1 a container differs or could not be made, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    return asyncio.run(_run(args, out or sys.stdout, err or sys.stderr))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from catalog.services import Services, build_services
-from catalog.settings import load_settings
+from catalog.embedding_sync import BatchReport, EmbeddingPipeline
+from composition.services import Services, build_services
+from composition.settings import load_settings
 from embedding.deterministic import DeterministicEmbedder
-from embedding.pipeline import BatchReport, EmbeddingPipeline
 from store.base import DocumentContainer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from catalog.services import Services, set_services
+from composition.services import Services, set_services
 from tests.app_functions import app_functions
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from blueprints.http import STREAMING_ENV, StreamingHttpResponse
-from catalog.services import Services
+from composition.services import Services
 from tests.unit.test_chat import CATALOG
 
 Call = Callable[..., Any]

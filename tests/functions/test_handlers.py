@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from catalog.services import Services, set_services
+from composition.services import Services, set_services
 
 Call = Callable[..., Any]
 

@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI, BadRequestError
 
 import function_app
-from catalog.services import Services, set_services
+from composition.services import Services, set_services
 from devhost.host import LocalFunctionsHost
 from tests.app_functions import app_functions
 from tests.unit.test_chat import CATALOG

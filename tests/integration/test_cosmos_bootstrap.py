@@ -1,4 +1,4 @@
-"""``python -m store.cosmos_bootstrap`` and opening containers, against a Cosmos DB protocol server on loopback.
+"""``python -m composition.cosmos_bootstrap`` and opening containers, against a Cosmos DB protocol server on loopback.
 
 The server (``@vercel/cosmosdb-server``) accepts and returns vector embedding policies, vector indexes and default
 TTLs as Cosmos DB does, so creating containers with them, finding them on a second run and noticing a changed
@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from catalog.settings import load_settings
+from composition.containers import container_definitions
+from composition.cosmos_bootstrap import main
+from composition.settings import load_settings
 from store.base import ContainerSpec, NotFoundError, VectorSpec
 from store.cosmos import CosmosDocumentStore
-from store.cosmos_bootstrap import bootstrap, container_definitions, main
+from store.cosmos_bootstrap import bootstrap
 from tests.integration.cosmos_test_server import CosmosTestServer, cosmos_test_server  # noqa: F401 (a fixture)
 
 
@@ -79,7 +81,7 @@ async def test_the_app_opens_bootstrapped_containers_and_names_the_command_for_m
     stored = await products.create({"id": "p1", "name": "Camp Kettle", "embedding": [0.25] * 16})
     assert await products.read("p1", "p1") == stored
 
-    with pytest.raises(NotFoundError, match=r"'deleted-by-accident'.*python -m store\.cosmos_bootstrap"):
+    with pytest.raises(NotFoundError, match=r"'deleted-by-accident'.*python -m composition\.cosmos_bootstrap"):
         await store.container(ContainerSpec("deleted-by-accident", "/id"))
     with pytest.raises(ValueError, match="16-dimensional vectors .* makes 1536"):
         await store.container(ContainerSpec("chatcache", "/scope", VectorSpec("/embedding", 1536)))

@@ -20,9 +20,9 @@ import azure.functions as func
 import httpx
 import pytest
 
-from catalog.services import Services
-from catalog.settings import load_settings
 from chat.models import ExtractiveChatModel
+from composition.services import Services
+from composition.settings import load_settings
 from devhost.cli import load_direct, serve
 from devhost.host import HostError, LocalFunctionsHost
 from embedding.base import Embedder

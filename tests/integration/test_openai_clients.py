@@ -25,23 +25,18 @@ from azure.core.credentials import AccessToken
 from openai.lib.azure import API_KEY_SENTINEL
 
 from catalog.model import embedding_text
-from catalog.services import Services, build_chat_model, build_embedder
-from catalog.settings import Settings, SettingsError, load_settings
 from chat.models import ChatPrompt, Usage
 from chat.openai_chat import OpenAIChatModel
 from chat.tokens import count_tokens as chat_tokens
+from composition.openai_clients import AZURE_OPENAI_SCOPE, azure_openai_client
+from composition.services import Services, build_chat_model, build_embedder
+from composition.settings import Settings, SettingsError, load_settings
 from embedding.base import EmbeddingError, PreparedText, RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder
-from embedding.openai_embedder import (
-    AZURE_OPENAI_SCOPE,
-    EmbeddingDimensionsError,
-    OpenAIEmbedder,
-    azure_openai_client,
-    embedding_dimensions,
-    retry_after_seconds,
-)
+from embedding.openai_embedder import EmbeddingDimensionsError, OpenAIEmbedder, embedding_dimensions
 from tests.conftest import REPO, FeedDriver
 from tests.openai_server import CL100K, FakeOpenAI, Fault, tokens
+from transport.retry import retry_after_seconds
 
 API_VERSION = "2024-10-21"
 FAST = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=5.0, max_total_wait=10.0)

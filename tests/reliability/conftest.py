@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pytest
 
 import function_app
-from catalog.services import Services, build_services, set_services
-from catalog.settings import load_settings
+from composition.services import Services, build_services, set_services
+from composition.settings import load_settings
 from devhost.host import LocalFunctionsHost
 from tests.app_functions import app_functions
 from tests.unit.test_chat import CATALOG

@@ -12,8 +12,8 @@ import pytest
 
 import function_app
 from catalog.model import embedding_text
-from catalog.services import Services, build_services, set_services
-from catalog.settings import load_settings
+from composition.services import Services, build_services, set_services
+from composition.settings import load_settings
 from devhost.host import LocalFunctionsHost
 from embedding.deterministic import DeterministicEmbedder
 from tests.app_functions import app_functions

@@ -20,7 +20,7 @@ import pytest
 from blueprints.http import MAX_JSON_DEPTH
 from catalog.model import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH
 from catalog.search import MAX_QUERY_LENGTH
-from catalog.settings import Settings
+from composition.settings import Settings
 from tests.reliability.conftest import ThreadedHost
 
 LIMITS = Settings()

@@ -13,7 +13,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from blueprints.http import MAX_JSON_DEPTH
 from blueprints.openapi import openapi_document
 from catalog import model, search
-from catalog.settings import Settings
+from composition.settings import Settings
 from tests.reliability.conftest import ThreadedHost
 
 DEFAULTS = Settings()

@@ -18,7 +18,7 @@ import pytest
 
 import function_app
 from catalog.model import embedding_status
-from catalog.services import Services, set_services
+from composition.services import Services, set_services
 from devhost.host import LocalFunctionsHost
 from embedding.deterministic import DeterministicEmbedder
 from store.base import FieldFilter

@@ -9,11 +9,11 @@ import pytest
 
 from catalog.errors import ValidationError
 from catalog.model import client_fields
-from catalog.services import Services
 from chat.cache import SemanticCache
 from chat.models import NO_MODEL_NOTICE, ChatPrompt, RetrievedProduct
 from chat.prompt import SYSTEM_RULES, build_messages
 from chat.service import ChatLimits, ChatRequest, ChatService
+from composition.services import Services
 from tests.conftest import FeedDriver
 
 CATALOG = [

@@ -11,19 +11,19 @@ from typing import Any
 import pytest
 from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceNotFoundError
 
-from catalog.settings import load_settings
+from composition.containers import container_definitions
+from composition.cosmos_bootstrap import main
+from composition.settings import load_settings
 from store.base import ContainerSpec, VectorSpec
 from store.cosmos_bootstrap import (
     ContainerDefinition,
     ContainerMismatchError,
-    container_definitions,
     container_differences,
     definition_for_spec,
     ensure_container,
     full_text_policy,
     full_text_update,
     is_updatable_in_place,
-    main,
     mismatch_message,
 )
 

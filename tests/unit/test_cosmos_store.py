@@ -20,7 +20,8 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from catalog.settings import load_settings
+from composition.backends import cosmos_store
+from composition.settings import load_settings
 from store.base import (
     RRF_K,
     ConflictError,
@@ -597,7 +598,7 @@ async def test_key_auth_uses_the_key_and_one_client_until_closed() -> None:
             "COSMOS_DATABASE": "shop",
         }
     )
-    store = CosmosDocumentStore.from_settings(settings)
+    store = cosmos_store(settings)
 
     client = store.client()
     assert store.client() is client
@@ -618,7 +619,7 @@ async def test_identity_auth_uses_default_azure_credential_and_closes_it() -> No
             "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
         }
     )
-    store = CosmosDocumentStore.from_settings(settings)
+    store = cosmos_store(settings)
     store.client()
 
     assert isinstance(store._owned_credential, DefaultAzureCredential)
@@ -634,7 +635,7 @@ def test_a_store_needs_an_endpoint_and_a_real_key() -> None:
 
 
 def test_build_store_chooses_cosmos() -> None:
-    from catalog.services import build_store
+    from composition.services import build_store
 
     settings = load_settings(
         {

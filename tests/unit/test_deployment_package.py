@@ -18,8 +18,8 @@ def test_azure_mode_imports_and_builds_without_the_local_extras() -> None:
         for name in {LOCAL_ONLY!r}:
             sys.modules[name] = None  # importing any of them now fails
         import function_app
-        from catalog.services import build_services
-        from catalog.settings import load_settings
+        from composition.services import build_services
+        from composition.settings import load_settings
         services = build_services(load_settings({{
             "STORE_BACKEND": "cosmos",
             "COSMOS_CONNECTION__accountEndpoint": "https://acct.documents.azure.com:443/",

@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from catalog.services import VECTOR_PATH, Services, build_embedder
-from catalog.settings import (
+from chat.models import ExtractiveChatModel
+from composition.containers import VECTOR_PATH
+from composition.services import Services, build_embedder
+from composition.settings import (
     ChatBackend,
     CosmosAuth,
     EmbeddingBackend,
@@ -31,7 +33,6 @@ from catalog.settings import (
     VectorIndexType,
     load_settings,
 )
-from chat.models import ExtractiveChatModel
 from tests.app_functions import app_functions
 from tests.conftest import REPO
 
@@ -48,7 +49,7 @@ DOCUMENTED_ROLE_IDS = {
 # Cosmos DB Built-in Data Contributor: a data-plane role definition of every Cosmos DB for NoSQL account.
 COSMOS_DATA_CONTRIBUTOR_ROLE_ID = "00000000-0000-0000-0000-000000000002"
 
-# Settings the Functions host (not catalog/settings.py) reads.
+# Settings the Functions host (not composition/settings.py) reads.
 HOST_SETTINGS = {
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__credential",
@@ -759,7 +760,7 @@ async def test_infra_creates_exactly_the_containers_the_app_uses(app_services: S
 async def test_infra_containers_are_exactly_the_bootstrap_definitions(app_services: Services) -> None:
     # store/cosmos_bootstrap.py defines the containers from the app's own specs (what `python -m
     # store.cosmos_bootstrap` creates and checks); infra must create the very same ones.
-    from store.cosmos_bootstrap import container_definitions
+    from composition.containers import container_definitions
 
     definitions = container_definitions(app_services.settings, app_services.embedder.dimensions)
     assert infra_containers() == {definition.name: definition.resource() for definition in definitions}

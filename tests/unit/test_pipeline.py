@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from catalog.embedding_sync import EmbeddingPipeline
 from catalog.model import content_hash, embedding_text
-from catalog.services import Services
+from composition.services import Services
 from embedding.base import EmbeddingConfigurationError, RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder
-from embedding.pipeline import EmbeddingPipeline
 from store.base import FieldFilter
 from tests.conftest import FeedDriver
 
@@ -277,9 +277,9 @@ async def test_one_structured_log_line_per_batch(
     services: Services, feed: FeedDriver, caplog: pytest.LogCaptureFixture
 ) -> None:
     await write(services, product("p1"), product("p2", ""))
-    with caplog.at_level(logging.INFO, logger="embedding.pipeline"):
+    with caplog.at_level(logging.INFO, logger="catalog.embedding_sync"):
         await feed.drain()
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "embedding.pipeline"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "catalog.embedding_sync"]
     assert len(lines) == 1
     assert lines[0]["event"] == "embedding_batch"
     assert (lines[0]["seen"], lines[0]["embedded"], lines[0]["failed"]) == (2, 1, 1)

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from catalog.settings import (
+from composition.settings import (
     EmbeddingBackend,
     Settings,
     SettingsError,
@@ -68,5 +68,5 @@ def test_binding_expressions_resolve_from_the_environment_then_the_defaults() ->
 
 
 def test_the_readme_settings_table_is_current() -> None:
-    # Regenerate with: python -m catalog.settings
+    # Regenerate with: python -m composition.settings
     assert settings_table() in (REPO / "README.md").read_text()

@@ -383,7 +383,7 @@ def binding_flag(name: str, default: bool) -> bool:
 
 
 def settings_table() -> str:
-    """Every setting as the markdown table in the README (``python -m catalog.settings`` prints it)."""
+    """Every setting as the markdown table in the README (``python -m composition.settings`` prints it)."""
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for key, default, meaning in Settings.describe():
         rows.append(f"| `{key}` | {f'`{default}`' if default else '(empty)'} | {meaning} |")

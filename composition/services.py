@@ -1,4 +1,6 @@
-"""The one place backends are chosen and built: once per process, reused by every invocation."""
+"""The services every entry point asks for: built once per process from settings, reused by every invocation.
+
+Which backend is built for which setting is decided in :mod:`composition.backends`."""
 
 from __future__ import annotations
 
@@ -7,22 +9,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.embedding_sync import BatchReport, EmbeddingPipeline
 from catalog.model import expected_hash
 from catalog.products import ProductCatalog
 from catalog.search import ProductSearch
-from catalog.settings import ChatBackend, EmbeddingBackend, Settings, StoreBackend, load_settings
 from chat.cache import SemanticCache
 from chat.history import ChatHistory
-from chat.models import ChatModel, ExtractiveChatModel
+from chat.models import ChatModel
 from chat.service import ChatLimits, ChatService
-from embedding.base import Embedder, RetryPolicy
-from embedding.pipeline import BatchReport, EmbeddingPipeline
-from store.base import ContainerSpec, DocumentContainer, DocumentStore, VectorSpec
+from composition.backends import build_chat_model, build_embedder, build_store
+from composition.containers import container_specs
+from composition.settings import Settings, load_settings
+from embedding.base import Embedder
+from store.base import ContainerSpec, DocumentContainer, DocumentStore
 
 log = logging.getLogger(__name__)
-
-#: Where the vector lives on a product document (a Cosmos DB vector embedding policy path).
-VECTOR_PATH = "/embedding"
 
 
 @dataclass
@@ -39,19 +40,8 @@ class Services:
     _features: dict[str, Any] = field(default_factory=dict)
 
     def container_specs(self) -> dict[str, ContainerSpec]:
-        """Every container the app uses, by name, with partition keys and the product vector policy."""
-        s = self.settings
-        vector = VectorSpec(path=VECTOR_PATH, dimensions=self.embedder.dimensions)
-        specs = [
-            ContainerSpec(
-                s.COSMOS_PRODUCTS_CONTAINER, "/id", vector, full_text_paths=tuple("/" + f for f in s.EMBED_FIELDS)
-            ),
-            ContainerSpec(s.COSMOS_LEASES_CONTAINER, "/id"),
-            ContainerSpec(s.COSMOS_DEADLETTER_CONTAINER, "/product_id"),
-            ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector),
-            ContainerSpec(s.COSMOS_HISTORY_CONTAINER, "/session_id"),
-        ]
-        return {spec.name: spec for spec in specs}
+        """Every container the app uses, by name (see :func:`composition.containers.container_specs`)."""
+        return container_specs(self.settings, self.embedder.dimensions)
 
     async def container_named(self, name: str) -> DocumentContainer:
         """The container called ``name`` (as a binding's ``containerName`` resolves), opened once."""
@@ -132,74 +122,6 @@ class Services:
         await self.chat_model.close()
         await self.embedder.close()
         await self.store.close()
-
-
-def build_store(settings: Settings) -> DocumentStore:
-    """The document store the settings choose."""
-    if settings.STORE_BACKEND is StoreBackend.LOCAL:
-        from store.sqlite import SqliteDocumentStore
-
-        return SqliteDocumentStore(settings.data_dir / "catalog.sqlite3")
-    from store.cosmos import CosmosDocumentStore
-
-    # Opens existing containers only: `python -m store.cosmos_bootstrap` (or `azd up`) creates them.
-    return CosmosDocumentStore.from_settings(settings)
-
-
-def build_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings choose, with the configured batch size and retry policy."""
-    embedder: Embedder
-    if settings.EMBEDDING_BACKEND is EmbeddingBackend.LOCAL:
-        from embedding.local_onnx import OnnxEmbedder
-
-        embedder = OnnxEmbedder(model_dir=settings.LOCAL_EMBEDDING_MODEL_DIR or None)
-    elif settings.EMBEDDING_BACKEND is EmbeddingBackend.DETERMINISTIC:
-        from embedding.deterministic import DeterministicEmbedder
-
-        embedder = DeterministicEmbedder(delay=settings.TEST_EMBED_DELAY_MS / 1000)
-    else:
-        from catalog.settings import SettingsError
-        from embedding.openai_embedder import (
-            KNOWN_EMBEDDING_MODELS,
-            EmbeddingDimensionsError,
-            OpenAIEmbedder,
-            azure_openai_client,
-            embedding_dimensions,
-            openai_client,
-        )
-
-        azure = settings.EMBEDDING_BACKEND is EmbeddingBackend.AZURE_OPENAI
-        model = settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT if azure else settings.EMBEDDING_MODEL
-        # A deployment named after its model (the default) says which model it runs; otherwise EMBEDDING_MODEL does.
-        base_model = model if model in KNOWN_EMBEDDING_MODELS else settings.EMBEDDING_MODEL
-        try:
-            embedding_dimensions(base_model, settings.EMBEDDING_DIMENSIONS)  # checked before any client exists
-        except EmbeddingDimensionsError as error:
-            raise SettingsError(str(error)) from None
-        client, credential = azure_openai_client(settings) if azure else (openai_client(settings), None)
-        embedder = OpenAIEmbedder(
-            client, model, dimensions=settings.EMBEDDING_DIMENSIONS, base_model=base_model, credential=credential
-        )
-    embedder.max_batch_size = min(embedder.max_batch_size, settings.EMBED_BATCH_SIZE)
-    embedder.retry_policy = RetryPolicy(
-        max_attempts=settings.EMBED_MAX_ATTEMPTS, max_total_wait=settings.EMBED_MAX_TOTAL_WAIT_SECONDS
-    )
-    return embedder
-
-
-def build_chat_model(settings: Settings) -> ChatModel:
-    """The chat model the settings choose; its client is created here, once."""
-    if settings.CHAT_BACKEND is ChatBackend.EXTRACTIVE:
-        return ExtractiveChatModel()
-    from chat.openai_chat import OpenAIChatModel
-    from embedding.openai_embedder import azure_openai_client, openai_client
-
-    if settings.CHAT_BACKEND is ChatBackend.AZURE_OPENAI:
-        client, credential = azure_openai_client(settings)
-        return OpenAIChatModel(
-            client, settings.AZURE_OPENAI_CHAT_DEPLOYMENT, max_tokens=settings.CHAT_MAX_TOKENS, credential=credential
-        )
-    return OpenAIChatModel(openai_client(settings), settings.CHAT_MODEL, max_tokens=settings.CHAT_MAX_TOKENS)
 
 
 def build_services(settings: Settings) -> Services:

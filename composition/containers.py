@@ -1,0 +1,59 @@
+"""Every container the app uses: names from settings, partition keys, the product vector path, and the full
+definitions (policies, TTL) that the bootstrap creates and ``infra/`` Bicep is checked against."""
+
+from __future__ import annotations
+
+from composition.settings import Settings
+from store.base import ContainerSpec, VectorSpec
+from store.cosmos_bootstrap import ContainerDefinition, definition_for_spec
+
+#: Where the vector lives on a product document (a Cosmos DB vector embedding policy path).
+VECTOR_PATH = "/embedding"
+
+
+def container_specs(settings: Settings, dimensions: int) -> dict[str, ContainerSpec]:
+    """Every container the app uses, by name, with partition keys and the vector policy for ``dimensions``."""
+    s = settings
+    vector = VectorSpec(path=VECTOR_PATH, dimensions=dimensions)
+    specs = [
+        ContainerSpec(
+            s.COSMOS_PRODUCTS_CONTAINER, "/id", vector, full_text_paths=tuple("/" + f for f in s.EMBED_FIELDS)
+        ),
+        ContainerSpec(s.COSMOS_LEASES_CONTAINER, "/id"),
+        ContainerSpec(s.COSMOS_DEADLETTER_CONTAINER, "/product_id"),
+        ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector),
+        ContainerSpec(s.COSMOS_HISTORY_CONTAINER, "/session_id"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+_CONTAINER_SETTINGS = (
+    "COSMOS_PRODUCTS_CONTAINER",
+    "COSMOS_LEASES_CONTAINER",
+    "COSMOS_DEADLETTER_CONTAINER",
+    "COSMOS_CACHE_CONTAINER",
+    "COSMOS_HISTORY_CONTAINER",
+)
+
+
+def container_definitions(settings: Settings, dimensions: int) -> list[ContainerDefinition]:
+    """Every container the app uses, fully defined: name, partition key, vector and full-text policies, indexing
+    policy, TTL.
+
+    The chat cache container has TTL on without a default (``default_ttl=-1``), so each entry expires by its own
+    ``ttl``. Vector containers get ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and
+    indexes on the fields it embeds (``EMBED_FIELDS``), for hybrid search.
+    """
+    if dimensions < 1:
+        raise ValueError(f"dimensions must be at least 1, not {dimensions}")
+    setting_of = {getattr(settings, key): key for key in _CONTAINER_SETTINGS}
+    index_type = str(settings.COSMOS_VECTOR_INDEX_TYPE)
+    return [
+        definition_for_spec(
+            spec,
+            index_type,
+            default_ttl=-1 if name == settings.COSMOS_CACHE_CONTAINER else None,
+            setting=setting_of.get(name),
+        )
+        for name, spec in container_specs(settings, dimensions).items()
+    ]

@@ -92,7 +92,8 @@ CATEGORY_SYNONYMS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         "bicycle|cycle = bike; mtb = mountain bike; tyre = tire; inner tube = tube; lamp = light/lantern/headlamp;"
         "headlight|torch|flashlight = light/headlamp; tail light = light; water bottle = bottle; lid = helmet;"
         "seat = saddle; bar|handle bar = handlebar; shirt|t shirt|top = jersey; inflator = pump; mudguard = fender;"
-        "carrier = rack; kickstand = stand; degreaser = cleaner; camelbak = hydration pack; bib = bib short;"
+        "carrier = rack; workstand|work stand|repair stand = stand; degreaser = cleaner; camelbak = hydration pack;"
+        "bib = bib short;"
         "legging = tight; gilet = vest; hat = cap; mitt = glove; rim|wheelset = wheel; crank|chainset = crankset;"
         "mech = derailleur; bb = bottom bracket; pack = backpack/pack; rucksack|daypack = backpack;"
         "sleeping mat|mat = sleeping pad; pot|pan|dutch oven = cookware; burner = stove; head torch = headlamp;"
@@ -101,7 +102,11 @@ CATEGORY_SYNONYMS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         "purifier = water filter; whetstone|sharpener|sharpening stone = knife care;"
         "coffee|grinder|french press|dripper|pour over|thermos = coffee gear; mug = mug/coffee gear;"
         "throw blanket = blanket; hiking pole|walking pole = trekking pole; chair|table = furniture;"
-        "first aid|first aid kit = safety; icebox|ice box|cool box = cooler"
+        "first aid|first aid kit = safety; icebox|ice box|cool box|esky|cool bag = cooler;"
+        "bidon = bottle; blinky|rear light|front light = light; casquette = cap; cagoule|anorak = rain jacket;"
+        "frameset = frame; drop|drop bar|drops = handlebar; saddlebag = pannier; steering bearing = headset;"
+        "walking stick|hiking stick = trekking pole; flask = thermos/coffee gear; pant|trouser = tight;"
+        "bibshort = bib short; shelter = tent; cooker = stove; holder|bottle holder = cage; headgear = helmet"
     ).items()
 }
 # Nouns that name products even where the catalog has no such category: the word before them is a modifier

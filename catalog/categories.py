@@ -1,0 +1,119 @@
+"""The catalog's own categories, with counts, and its vocabulary: what ``GET /api/categories`` lists, what questions
+are read against, and how "do you sell kayaks?" is known to be a no.
+
+Read from the live products (soft-deleted ones left out) in one pass and kept for a short time, so reading a
+question costs no store call on most requests; a new category or word appears within :data:`REFRESH_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from catalog.errors import ValidationError
+from catalog.model import DELETED_FIELD
+from catalog.query_understanding import read_query
+from store.base import DocumentContainer, FieldFilter
+
+#: How long a read of the categories is reused.
+REFRESH_SECONDS = 30.0
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+
+
+def catalog_words(document: Mapping[str, Any]) -> Iterator[str]:
+    """The words a product contributes to the vocabulary: each word, its parts, and its singular."""
+    fields = [document.get(key) for key in ("name", "category_name", "description", "sku")]
+    tags = document.get("tags")
+    if isinstance(tags, list):
+        fields += tags
+    for value in fields:
+        if isinstance(value, str):
+            for word in _WORD.findall(value.lower()):
+                yield from word_forms(word)
+
+
+def word_forms(word: str) -> set[str]:
+    """A word, its hyphen/apostrophe parts, and simple singulars ("tyres" → "tyre", "boxes" → "box")."""
+    forms = {word, *re.split(r"[-']", word)}
+    for form in list(forms):
+        if form.endswith("ies") and len(form) > 4:
+            forms.add(form[:-3] + "y")
+        elif form.endswith("es") and len(form) > 4:
+            forms.update({form[:-2], form[:-1]})
+        elif form.endswith("s") and len(form) > 3:
+            forms.add(form[:-1])
+    return {form for form in forms if form}
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    count: int
+
+
+class CategoryIndex:
+    """The categories of the live products.
+
+    Args:
+        products: the products container.
+        refresh_seconds: how long one read is reused.
+    """
+
+    def __init__(self, products: DocumentContainer, refresh_seconds: float = REFRESH_SECONDS) -> None:
+        self.products = products
+        self.refresh_seconds = refresh_seconds
+        self._categories: list[Category] | None = None
+        self._vocabulary: frozenset[str] = frozenset()
+        self._read_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def counted(self) -> list[Category]:
+        """Every category with its number of live products, largest first (ties by name)."""
+        if self._categories is not None and time.monotonic() - self._read_at < self.refresh_seconds:
+            return self._categories
+        async with self._lock:
+            if self._categories is None or time.monotonic() - self._read_at >= self.refresh_seconds:
+                documents = await self.products.query([FieldFilter(DELETED_FIELD, "ne", True)])
+                counts = Counter(str(d["category_name"]) for d in documents if isinstance(d.get("category_name"), str))
+                self._categories = sorted(
+                    (Category(name, count) for name, count in counts.items() if name),
+                    key=lambda category: (-category.count, category.name),
+                )
+                self._vocabulary = frozenset(word for document in documents for word in catalog_words(document))
+                self._read_at = time.monotonic()
+        return self._categories
+
+    async def vocabulary(self) -> frozenset[str]:
+        """Every word of the live products' names, categories, descriptions and tags (lower case, singular too)."""
+        await self.counted()
+        return self._vocabulary
+
+    def forget(self) -> None:
+        """Read again on next use (after a write that may add a category)."""
+        self._categories = None
+
+    async def names(self) -> list[str]:
+        return [category.name for category in await self.counted()]
+
+    async def resolve(self, asked: str) -> str:
+        """The catalog's spelling of a category a client named: exact, case-insensitive, by its last part
+        ("tents" → "Camping, Tents"), or by the same synonyms questions are read with ("tyres").
+
+        Raises:
+            ValidationError: no category fits (naming the field ``category``).
+        """
+        names = await self.names()
+        wanted = " ".join(asked.split()).casefold()
+        for name in names:
+            if name.casefold() == wanted or name.rsplit(",", 1)[-1].strip().casefold() == wanted:
+                return name
+        reading = read_query(asked, names)
+        if reading.category:
+            return reading.category
+        hint = f"; {len(names)} categories are listed at GET /api/categories" if names else ""
+        raise ValidationError(f"category {asked!r} is not a catalog category{hint}", field="category")

@@ -10,6 +10,12 @@ Safe by construction:
   :func:`EmbeddingPipeline.embed_changed_products` raises, the invocation fails and the host's retry policy
   delivers the batch again. Documents that can never be embedded are marked ``failed`` and dead-lettered, and the
   rest of the batch goes on.
+* **No stall on a document the store refuses.** When the store refuses a write for the document's own sake
+  (:class:`store.base.RejectedDocumentError`: too large once its vector is added, say), the product is marked
+  ``failed`` with the reason instead of failing every redelivery of the batch. When the refused write is the
+  dead-letter record itself (an id too long for it, say), that is logged and the product is still marked failed.
+* **No retry of a known failure.** A document already marked ``failed`` for exactly its current embedded fields and
+  model is skipped, so a failure's own write-back (or any other unrelated edit) does not start it over.
 """
 
 from __future__ import annotations
@@ -41,7 +47,14 @@ from embedding.base import (
     PreparedText,
     TransientEmbeddingError,
 )
-from store.base import DocumentContainer, FieldFilter, NotFoundError, PatchOperation, PreconditionFailedError
+from store.base import (
+    DocumentContainer,
+    FieldFilter,
+    NotFoundError,
+    PatchOperation,
+    PreconditionFailedError,
+    RejectedDocumentError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +147,13 @@ class EmbeddingPipeline:
             if not isinstance(document, Mapping) or not isinstance(document.get("id"), str):
                 await self._dead_letter_malformed(document, report)
                 continue
-            if is_deleted(document):
+            if is_deleted(document) or self._failed_as_is(document):
                 report.skipped += 1
                 continue
             try:
                 text = embedding_text(document, self.fields)
             except InvalidProductError as error:
-                if self._failure_hash(document) == _stored_hash(document):
-                    report.skipped += 1
-                else:
-                    failures.append((document, error.reason))
+                failures.append((document, error.reason))
                 continue
             digest = content_hash(text, self.embedder.model_id, self.embedder.dimensions)
             if digest == _stored_hash(document) and self._has_current_vector(document):
@@ -173,6 +183,15 @@ class EmbeddingPipeline:
     def _failure_hash(self, document: Mapping[str, Any]) -> str:
         """The hash a document that cannot be embedded carries, so an unchanged failure is not redone."""
         return invalid_content_hash(document, self.fields, self.embedder.model_id, self.embedder.dimensions)
+
+    def _failed_as_is(self, document: Mapping[str, Any]) -> bool:
+        """Whether the document is marked failed for exactly these embedded fields and this model."""
+        info = document.get(EMBEDDING_INFO_FIELD)
+        return (
+            isinstance(info, Mapping)
+            and info.get("status") == STATUS_FAILED
+            and info.get("content_hash") == self._failure_hash(document)
+        )
 
     def _has_current_vector(self, document: Mapping[str, Any]) -> bool:
         vector = document.get(EMBEDDING_FIELD)
@@ -228,7 +247,13 @@ class EmbeddingPipeline:
             PatchOperation("set", "/" + EMBEDDING_FIELD, vector),
             PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info),
         ]
-        if await self._conditional_patch(document, operations, report):
+        try:
+            written = await self._conditional_patch(document, operations, report)
+        except RejectedDocumentError as error:
+            # Writing it again would be refused again: record why on the document, and let the batch go on.
+            await self._mark_failed(document, f"vector write-back refused by the store: {error}", report)
+            return
+        if written:
             report.embedded += 1
             report.truncated += int(item.prepared.truncated)
 
@@ -248,7 +273,14 @@ class EmbeddingPipeline:
             # The old vector describes text that is gone: keep it out of search.
             operations.append(PatchOperation("remove", "/" + EMBEDDING_FIELD))
         await self._write_dead_letter(document, reason, digest)
-        if await self._conditional_patch(document, operations, report):
+        try:
+            marked = await self._conditional_patch(document, operations, report)
+        except RejectedDocumentError as error:
+            log.error(
+                "product %s could not be marked failed (%s): the store refused it: %s", _shown(document), reason, error
+            )
+            marked = True  # failed all the same; there is nothing left to write
+        if marked:
             report.failed += 1
             report.failures.append({"id": str(document["id"]), "reason": reason})
 
@@ -295,13 +327,28 @@ class EmbeddingPipeline:
             "dead_lettered_at": self.clock(),
             "document": snapshot,
         }
-        await self.deadletters.upsert(record)
+        try:
+            await self.deadletters.upsert(record)
+        except RejectedDocumentError as error:
+            # The record itself is what the store refuses (too large, an id too long): retrying cannot help.
+            log.warning(
+                "dead-letter record for product %s (%s) refused by the store, not written: %s",
+                _shown(document),
+                reason,
+                error,
+            )
 
     async def _dead_letter_malformed(self, document: Any, report: BatchReport) -> None:
         reason = "document is not a JSON object with a string id"
         await self._write_dead_letter(document, reason, None)
         report.failed += 1
         report.failures.append({"id": "<no id>", "reason": reason})
+
+
+def _shown(document: Any) -> str:
+    """A document's id for a log line, cut short (ids the store refuses can be long)."""
+    product_id = str(document.get("id")) if isinstance(document, Mapping) else "<no id>"
+    return repr(product_id if len(product_id) <= 80 else product_id[:80] + "...")
 
 
 def _stored_hash(document: Mapping[str, Any]) -> str | None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import ValidationError
+from store import fields as store_fields
 
 EMBEDDING_FIELD = "embedding"
 EMBEDDING_INFO_FIELD = "embedding_info"
@@ -35,12 +35,11 @@ STATUS_EMBEDDED = "embedded"
 STATUS_FAILED = "failed"
 STATUS_PENDING = "pending"
 
-MAX_ID_LENGTH = 255
+#: The longest product id: the longest id Cosmos DB takes (the store's rule).
+MAX_ID_LENGTH = store_fields.MAX_ID_LENGTH
 MAX_NAME_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 20_000
 MAX_CATEGORY_LENGTH = 200
-# Cosmos DB refuses these characters in an id.
-_FORBIDDEN_ID_CHARS = re.compile(r"[/\\?#]")
 
 
 class InvalidProductError(ValueError):
@@ -191,7 +190,7 @@ def _check_id(value: Any, field: str) -> None:
         raise ValidationError(f"{field} is required and must be a non-empty string", field=field)
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{field} must be at most {MAX_ID_LENGTH} characters", field=field)
-    if _FORBIDDEN_ID_CHARS.search(value) or value != value.strip():
+    if store_fields.has_forbidden_id_characters(value) or value != value.strip():
         raise ValidationError(f"{field} must not contain / \\ ? # or surrounding spaces", field=field)
     if value in (".", ".."):  # a URL path cannot carry them: clients collapse dot segments
         raise ValidationError(f"{field} must not be . or ..", field=field)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from composition.settings import Settings
 from store.base import ContainerSpec, VectorSpec
-from store.cosmos_bootstrap import ContainerDefinition, definition_for_spec
+from store.cosmos.definitions import ContainerDefinition, definition_for_spec
 
 #: Where the vector lives on a product document (a Cosmos DB vector embedding policy path).
 VECTOR_PATH = "/embedding"

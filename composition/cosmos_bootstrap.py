@@ -1,6 +1,6 @@
 """``python -m composition.cosmos_bootstrap``: create the Cosmos DB database and every container the app uses.
 
-What is created and how existing containers are checked is :mod:`store.cosmos_bootstrap`; this command reads the
+What is created and how existing containers are checked is :mod:`store.cosmos.provision`; this command reads the
 settings (environment plus ``local.settings.json`` Values), builds the definitions from them
 (:func:`composition.containers.container_definitions`) and reports.
 """
@@ -21,7 +21,7 @@ from composition.backends import build_embedder, cosmos_store
 from composition.containers import container_definitions
 from composition.local_settings import environment_with_local_settings
 from composition.settings import Settings, SettingsError, load_settings
-from store.cosmos_bootstrap import bootstrap
+from store.cosmos.provision import bootstrap
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

@@ -45,6 +45,19 @@ class PreconditionFailedError(StoreError):
     """A conditional write found a different ``_etag`` (HTTP 412 in Cosmos DB) or its filter predicate failed."""
 
 
+class RejectedDocumentError(StoreError, ValueError):
+    """The store refused a write for the document's own sake: it would be too large (HTTP 413 in Cosmos DB, e.g. once
+    its vector is added), or the service refused it as a bad request (HTTP 400, e.g. an id too long).
+
+    Writing the same document again fails the same way: a caller should record the failure, not retry. A
+    ``ValueError`` too, as Cosmos DB's other 400 answers are.
+    """
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be used at all (a damaged data file, say); the message says what to do."""
+
+
 @dataclass(frozen=True)
 class FieldFilter:
     """One condition on a top-level (or dotted nested) field.

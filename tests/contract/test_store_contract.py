@@ -171,6 +171,17 @@ async def test_a_document_without_its_partition_key_field_is_refused(make_contai
         await sessions.create({"id": "m1", "text": "hello"})
 
 
+@pytest.mark.parametrize("item_id", ["a/b", "a\\b", "a?b", "a#b", "", None])
+async def test_an_id_cosmos_db_does_not_allow_is_refused_and_nothing_is_stored(
+    make_container: MakeContainer, item_id: str | None
+) -> None:
+    products = await make_container()
+    for write in (products.create, products.upsert):
+        with pytest.raises(ValueError, match="id"):
+            await write({"id": item_id, "name": "x"})
+    assert await products.count() == 0
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Conditional writes
 # --------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,34 @@ import { createHttpsServer } from "@vercel/cosmosdb-server";
 const requested = Number.parseInt(process.argv[2] ?? "0", 10);
 const server = createHttpsServer({ keepAlive: true });
 
+// A point read of a missing document: the server (1.0.1) reads a property of the document it did not find and
+// answers 500 with that TypeError's message. Cosmos DB answers 404 NotFound, so this turns exactly that 500 into
+// Cosmos DB's 404 (the Python SDK then raises CosmosResourceNotFoundError, as it does against Cosmos DB).
+const DOCUMENT_PATH = /^\/dbs\/[^/]+\/colls\/[^/]+\/docs\/[^/]+\/?$/;
+const MISSING_DOCUMENT_CRASH = "Cannot read properties of undefined";
+const NOT_FOUND_BODY = JSON.stringify({
+  code: "NotFound",
+  message: "Entity with the specified id does not exist in the system.",
+});
+
+function answerMissingDocumentsWith404(req, res) {
+  const path = (req.url ?? "").split("?")[0];
+  if (req.method !== "GET" || !DOCUMENT_PATH.test(path)) {
+    return;
+  }
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    if (res.statusCode === 500 && typeof chunk === "string" && chunk.includes(MISSING_DOCUMENT_CRASH)) {
+      res.statusCode = 404;
+      return end(NOT_FOUND_BODY, ...rest);
+    }
+    return end(chunk, ...rest);
+  };
+}
+
+// Runs before the server's own request handler, so the wrapper is in place when that handler answers.
+server.prependListener("request", answerMissingDocumentsWith404);
+
 server.listen(requested, "127.0.0.1", () => {
   process.stdout.write(`${server.address().port}\n`);
 });

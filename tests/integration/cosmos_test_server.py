@@ -7,7 +7,8 @@ code path — URLs, headers, retries, query plans — is what the tests exercise
 
 * no ``VectorDistance`` (ORDER BY it is a 400) and no incremental change feed (every read returns all documents,
   then "not modified"): the contract suite declares both capabilities missing;
-* a point read of a missing item is a 500, not a 404 (the store reads by query, which both answer alike);
+* a point read of a missing item crashes into a 500 where Cosmos DB answers 404: ``cosmos_server.mjs`` turns that
+  one crash into Cosmos DB's 404 NotFound, so the store's point reads see what they would see in Azure;
 * ``set`` under a missing parent (``/missing/child``) sets ``/child`` instead of failing with 400 (a known gap in
   ``tests/contract/conftest.py``);
 * a patch's filter predicate is lower-cased before it is evaluated, so string comparisons in predicates ignore

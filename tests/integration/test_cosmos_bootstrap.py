@@ -19,7 +19,7 @@ from composition.cosmos_bootstrap import main
 from composition.settings import load_settings
 from store.base import ContainerSpec, NotFoundError, VectorSpec
 from store.cosmos import CosmosDocumentStore
-from store.cosmos_bootstrap import bootstrap
+from store.cosmos.provision import bootstrap
 from tests.integration.cosmos_test_server import CosmosTestServer, cosmos_test_server  # noqa: F401 (a fixture)
 
 

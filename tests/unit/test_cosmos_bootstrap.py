@@ -15,17 +15,16 @@ from composition.containers import container_definitions
 from composition.cosmos_bootstrap import main
 from composition.settings import load_settings
 from store.base import ContainerSpec, VectorSpec
-from store.cosmos_bootstrap import (
+from store.cosmos.definitions import (
     ContainerDefinition,
     ContainerMismatchError,
     container_differences,
     definition_for_spec,
-    ensure_container,
     full_text_policy,
-    full_text_update,
     is_updatable_in_place,
     mismatch_message,
 )
+from store.cosmos.provision import ensure_container, full_text_update
 
 VECTOR_INDEXING = {
     "indexingMode": "consistent",

@@ -1,586 +1,77 @@
-"""The Cosmos DB store's query text, patch translation and error mapping, checked exactly and without a server.
+"""The Cosmos DB store's own behaviour, through the real ``azure.cosmos.aio`` SDK against a Cosmos DB protocol server
+on loopback (``tests/integration/cosmos_test_server.py``): point reads, refusals before sending, authentication.
 
-The contract suite (``tests/contract``) runs the store against a Cosmos DB protocol server; what that server cannot
-run (``VectorDistance``, ``FullTextScore`` and ``RRF``) or cannot show (that values never reach the query text) is
-pinned down here.
+The contract suite (``tests/contract``) covers what every store must do; ``test_cosmos_queries.py`` the exact text
+the store sends.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
-    CosmosHttpResponseError,
-    CosmosResourceExistsError,
-    CosmosResourceNotFoundError,
-)
+from azure.core.credentials import AccessToken
 
 from composition.backends import cosmos_store
 from composition.settings import load_settings
-from store.base import (
-    RRF_K,
-    ConflictError,
-    ContainerSpec,
-    FieldFilter,
-    NotFoundError,
-    PatchOperation,
-    PreconditionFailedError,
-    VectorSpec,
+from store.base import ContainerSpec, VectorSpec
+from store.cosmos import CosmosDocumentStore
+from tests.integration.cosmos_test_server import (  # noqa: F401 (a fixture)
+    EMULATOR_KEY,
+    CosmosTestServer,
+    cosmos_test_server,
 )
-from store.cosmos import (
-    MAX_HYBRID_TERMS,
-    MAX_PATCH_OPERATIONS,
-    CosmosDocumentContainer,
-    CosmosDocumentStore,
-    build_count_query,
-    build_filter_predicate,
-    build_hybrid_query,
-    build_patch_operations,
-    build_query,
-    build_read_query,
-    build_vector_query,
-    field_reference,
-    hybrid_terms,
-    ranked_documents,
-    scored_documents,
-    spec_mismatch,
-    translate_error,
-)
-from tests.integration.cosmos_test_server import EMULATOR_KEY
 
 PRODUCTS = ContainerSpec("products", "/id", VectorSpec("/embedding", 3))
-MALICIOUS = "x' OR 1=1 --"
-PROTECTED = frozenset({"id", "_etag", "_ts", "_rid", "_self", "_attachments", "_lsn"})
+MESSAGES = ContainerSpec("messages", "/session_id")
 
 
-def parameter_values(parameters: list[dict[str, Any]]) -> dict[str, Any]:
-    return {parameter["name"]: parameter["value"] for parameter in parameters}
+@pytest.fixture
+async def store(cosmos_test_server: CosmosTestServer) -> AsyncIterator[CosmosDocumentStore]:  # noqa: F811
+    """A store over a database of its own, creating containers on first use."""
+    database = f"store-{uuid.uuid4().hex[:8]}"
+    opened = CosmosDocumentStore(
+        cosmos_test_server.endpoint, database, credential=cosmos_test_server.key, create_containers=True
+    )
+    yield opened
+    await opened.close()
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Vector search
+# Reads, refusals
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_vector_query_text_and_parameters_without_filters() -> None:
-    text, parameters = build_vector_query(PRODUCTS, [0.5, -0.25, 1], 5)
+async def test_a_point_read_finds_an_item_only_in_its_own_partition(store: CosmosDocumentStore) -> None:
+    messages = await store.container(MESSAGES)
+    stored = await messages.create({"id": "m1", "session_id": "alice", "text": "hello"})
 
-    assert text == (
-        "SELECT TOP @k c AS document, VectorDistance(c.embedding, @vector) AS score FROM c "
-        "ORDER BY VectorDistance(c.embedding, @vector)"
-    )
-    assert parameters == [{"name": "@k", "value": 5}, {"name": "@vector", "value": [0.5, -0.25, 1.0]}]
-    assert all(isinstance(x, float) for x in parameters[1]["value"])
+    assert await messages.read("m1", "alice") == stored
+    assert await messages.read("m1", "bob") is None
+    assert await messages.read("m2", "alice") is None
 
 
-def test_vector_query_with_filters_keeps_every_value_a_parameter() -> None:
-    filters = [
-        FieldFilter("category_name", "eq", MALICIOUS),
-        FieldFilter("deleted", "ne", True),
-        FieldFilter("price", "le", 50),
-    ]
-
-    text, parameters = build_vector_query(PRODUCTS, [0.1, 0.2, 0.3], 10, filters)
-
-    assert text == (
-        "SELECT TOP @k c AS document, VectorDistance(c.embedding, @vector) AS score FROM c "
-        'WHERE c["category_name"] = @p0 '
-        'AND (NOT IS_DEFINED(c["deleted"]) OR (IS_BOOL(c["deleted"]) AND c["deleted"] != @p1)) '
-        'AND c["price"] <= @p2 '
-        "ORDER BY VectorDistance(c.embedding, @vector)"
-    )
-    assert parameters == [
-        {"name": "@k", "value": 10},
-        {"name": "@vector", "value": [0.1, 0.2, 0.3]},
-        {"name": "@p0", "value": MALICIOUS},
-        {"name": "@p1", "value": True},
-        {"name": "@p2", "value": 50},
-    ]
-    assert "1=1" not in text and "'" not in text
-
-
-def test_vector_query_follows_the_containers_vector_path() -> None:
-    spec = ContainerSpec("cache", "/scope", VectorSpec("/vectors/question", 2))
-    text, _ = build_vector_query(spec, [1.0, 0.0], 1)
-    assert "VectorDistance(c.vectors.question, @vector)" in text
-
-
-@pytest.mark.parametrize(
-    ("spec", "vector", "k", "message"),
-    [
-        (ContainerSpec("plain"), [1.0, 0.0, 0.0], 3, "no vector policy"),
-        (PRODUCTS, [1.0, 0.0], 3, "dimensions"),
-        (PRODUCTS, [1.0, 0.0, 0.0, 0.0], 3, "dimensions"),
-        (PRODUCTS, [0.0, 0.0, 0.0], 3, "zeros"),
-        (PRODUCTS, [float("nan"), 0.0, 1.0], 3, "finite"),
-        (PRODUCTS, ["1", 0.0, 1.0], 3, "finite"),
-        (PRODUCTS, [1.0, 0.0, 0.0], 0, "k must be"),
-        (PRODUCTS, [1.0, 0.0, 0.0], True, "k must be"),
-    ],
-    ids=["no-policy", "short", "long", "zeros", "nan", "string-element", "k-zero", "k-bool"],
-)
-def test_vector_query_refuses_bad_requests(spec: ContainerSpec, vector: list, k: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build_vector_query(spec, vector, k)
-
-
-def test_scored_documents_stop_at_min_score_and_drop_rows_without_a_usable_vector() -> None:
-    rows = [
-        {"document": {"id": "a", "embedding": [1.0, 0.0, 0.0]}, "score": 0.99},
-        {"document": {"id": "short", "embedding": [1.0, 0.0]}, "score": 0.95},
-        {"document": {"id": "none"}, "score": 0.94},
-        {"document": {"id": "b", "embedding": [0.0, 1, 0]}, "score": 0.9},
-        {"document": {"id": "no-score", "embedding": [0.0, 1.0, 0.0]}},
-        {"document": {"id": "c", "embedding": [0.0, 0.0, 1.0]}, "score": 0.5},
-        {"document": {"id": "d", "embedding": [0.0, 0.0, 1.0]}, "score": 0.95},
-    ]
-
-    hits = scored_documents(rows, PRODUCTS, min_score=0.8)
-
-    # "d" is never reached: rows come best first, so the first one under min_score ends the list.
-    assert [(hit.document["id"], hit.score) for hit in hits] == [("a", 0.99), ("b", 0.9)]
-    assert [hit.document["id"] for hit in scored_documents(rows, PRODUCTS)] == ["a", "b", "c", "d"]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Hybrid search
-# --------------------------------------------------------------------------------------------------------------
-
-SEARCHABLE = ContainerSpec(
-    "products", "/id", VectorSpec("/embedding", 3), full_text_paths=("/name", "/category_name", "/description")
-)
-
-
-def test_hybrid_query_text_and_parameters() -> None:
-    text, parameters = build_hybrid_query(SEARCHABLE, [0.5, -0.25, 1], "Camp KETTLE, camp stove", 5)
-
-    assert text == (
-        "SELECT TOP @k VALUE c FROM c "
-        "ORDER BY RANK RRF(VectorDistance(c.embedding, @vector), "
-        "FullTextScore(c.name, @t0, @t1, @t2), "
-        "FullTextScore(c.category_name, @t0, @t1, @t2), "
-        "FullTextScore(c.description, @t0, @t1, @t2), [3, 1, 1, 1])"
-    )
-    assert parameters == [
-        {"name": "@k", "value": 5},
-        {"name": "@vector", "value": [0.5, -0.25, 1.0]},
-        {"name": "@t0", "value": "camp"},
-        {"name": "@t1", "value": "kettle"},
-        {"name": "@t2", "value": "stove"},
-    ]
-
-
-def test_hybrid_query_with_filters_and_an_injection_attempt_keeps_every_value_a_parameter() -> None:
-    filters = [FieldFilter("category_name", "eq", MALICIOUS), FieldFilter("deleted", "ne", True)]
-    attack = 'tent") OR 1=1 --, "x\\"; DROP c; FullTextScore(c.id, "y")'
-
-    text, parameters = build_hybrid_query(SEARCHABLE, [0.1, 0.2, 0.3], attack, 3, filters)
-
-    terms = ", ".join(f"@t{index}" for index in range(9))
-    assert text == (
-        "SELECT TOP @k VALUE c FROM c "
-        'WHERE c["category_name"] = @p0 '
-        'AND (NOT IS_DEFINED(c["deleted"]) OR (IS_BOOL(c["deleted"]) AND c["deleted"] != @p1)) '
-        "ORDER BY RANK RRF(VectorDistance(c.embedding, @vector), "
-        f"FullTextScore(c.name, {terms}), FullTextScore(c.category_name, {terms}), "
-        f"FullTextScore(c.description, {terms}), [3, 1, 1, 1])"
-    )
-    values = parameter_values(parameters)
-    # Only words reach the terms, each a parameter: quotes, brackets and operators never reach the query.
-    assert [values[f"@t{index}"] for index in range(9)] == [
-        "tent",
-        "or",
-        "1",
-        "x",
-        "drop",
-        "c",
-        "fulltextscore",
-        "id",
-        "y",
-    ]
-    assert values["@p0"] == MALICIOUS and values["@p1"] is True
-    assert values["@k"] == 3 and len(parameters) == 13
-    for leaked in ("tent", "1=1", "DROP", "--", "'", "\\", '"y"'):
-        assert leaked not in text
-
-
-def test_hybrid_terms_are_distinct_lower_cased_words_capped() -> None:
-    assert hybrid_terms("Tent TENT tent-pole Zelt_2 été") == ["tent", "pole", "zelt_2", "été"]
-    many = " ".join(f"word{index}" for index in range(40))
-    assert hybrid_terms(many) == [f"word{index}" for index in range(MAX_HYBRID_TERMS)]
-    text, parameters = build_hybrid_query(SEARCHABLE, [1, 0, 0], many, 2)
-    assert f"@t{MAX_HYBRID_TERMS - 1})" in text and f"@t{MAX_HYBRID_TERMS}" not in text
-    assert len(parameters) == 2 + MAX_HYBRID_TERMS
-
-
-@pytest.mark.parametrize("text", ["", "   ", "?! -- ''", '"""'])
-def test_hybrid_query_without_words_is_the_vector_query(text: str) -> None:
-    filters = [FieldFilter("deleted", "ne", True)]
-    assert build_hybrid_query(SEARCHABLE, [1, 0, 0], text, 4, filters) == build_vector_query(
-        SEARCHABLE, [1, 0, 0], 4, filters
-    )
-
-
-@pytest.mark.parametrize(
-    ("spec", "vector", "text", "k", "message"),
-    [
-        (PRODUCTS, [1.0, 0.0, 0.0], "tent", 3, "no full-text paths"),
-        (ContainerSpec("plain", full_text_paths=("/name",)), [1.0, 0.0, 0.0], "tent", 3, "no vector policy"),
-        (ContainerSpec("p", vector=VectorSpec("/embedding", 3), full_text_paths=("/*",)), [1, 0, 0], "t", 3, "path"),
-        (ContainerSpec("p", vector=VectorSpec("/embedding", 3), full_text_paths=("name",)), [1, 0, 0], "t", 3, "path"),
-        (SEARCHABLE, [1.0, 0.0], "tent", 3, "dimensions"),
-        (SEARCHABLE, [0.0, 0.0, 0.0], "tent", 3, "zeros"),
-        (SEARCHABLE, [1.0, 0.0, 0.0], "tent", 0, "k must be"),
-        (SEARCHABLE, [1.0, 0.0, 0.0], None, 3, "string"),
-    ],
-    ids=["no-full-text", "no-vector", "wildcard-path", "relative-path", "short", "zeros", "k-zero", "text-none"],
-)
-def test_hybrid_query_refuses_bad_requests(spec: ContainerSpec, vector: list, text: Any, k: int, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build_hybrid_query(spec, vector, text, k)
-
-
-def test_ranked_documents_score_by_rank_and_drop_documents_without_a_usable_vector() -> None:
-    rows = [
-        {"id": "a", "embedding": [1.0, 0.0, 0.0]},
-        {"id": "no-vector"},
-        {"id": "b", "embedding": [0, 1, 0]},
-        "not a document",
-        {"id": "c", "embedding": [0.0, 0.0, 1.0]},
-    ]
-
-    hits = ranked_documents(rows, SEARCHABLE)
-
-    assert [(hit.document["id"], hit.score) for hit in hits] == [
-        ("a", 1 / (RRF_K + 1)),
-        ("b", 1 / (RRF_K + 3)),
-        ("c", 1 / (RRF_K + 5)),
-    ]
-
-
-class RecordingProxy:
-    """Answers every query with ``rows`` and remembers what was asked."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-        self.queries: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
-
-    def query_items(self, query: str, parameters: list[dict[str, Any]], **options: Any) -> Any:
-        self.queries.append((query, parameters, options))
-
-        async def rows() -> Any:
-            for row in self.rows:
-                yield row
-
-        return rows()
-
-
-async def test_hybrid_search_sends_the_hybrid_query_and_scores_hits_by_rank() -> None:
-    proxy = RecordingProxy([{"id": "kettle", "embedding": [0.0, 1.0, 0.0]}, {"id": "stove", "embedding": [1, 0, 0]}])
-    container = CosmosDocumentContainer(None, SEARCHABLE, proxy)  # type: ignore[arg-type]
-    filters = [FieldFilter("deleted", "ne", True)]
-
-    hits = await container.hybrid_search([1.0, 0.0, 0.0], "camp kettle", 2, filters=filters)
-
-    assert [(hit.document["id"], hit.score) for hit in hits] == [
-        ("kettle", 1 / (RRF_K + 1)),
-        ("stove", 1 / (RRF_K + 2)),
-    ]
-    [(query, parameters, options)] = proxy.queries
-    assert (query, parameters) == build_hybrid_query(SEARCHABLE, [1.0, 0.0, 0.0], "camp kettle", 2, filters)
-    assert options == {}  # across partitions
-
-
-async def test_hybrid_search_without_words_ranks_by_vector_alone() -> None:
-    proxy = RecordingProxy(
-        [
-            {"document": {"id": "near", "embedding": [1.0, 0.0, 0.0]}, "score": 0.99},
-            {"document": {"id": "unembedded"}},
-            {"document": {"id": "far", "embedding": [0.0, 0.0, 1.0]}, "score": 0.1},
-        ]
-    )
-    container = CosmosDocumentContainer(None, SEARCHABLE, proxy)  # type: ignore[arg-type]
-
-    hits = await container.hybrid_search([1.0, 0.0, 0.0], " ?! ", 3)
-
-    assert [(hit.document["id"], hit.score) for hit in hits] == [("near", 1 / (RRF_K + 1)), ("far", 1 / (RRF_K + 3))]
-    [(query, _, _)] = proxy.queries
-    assert query.startswith("SELECT TOP @k c AS document, VectorDistance(")
-
-
-async def test_hybrid_search_needs_full_text_paths_before_asking_cosmos_db() -> None:
-    proxy = RecordingProxy([])
-    container = CosmosDocumentContainer(None, PRODUCTS, proxy)  # type: ignore[arg-type]
+async def test_hybrid_search_needs_full_text_paths_before_asking_cosmos_db(store: CosmosDocumentStore) -> None:
+    products = await store.container(PRODUCTS)
     with pytest.raises(ValueError, match="full-text paths"):
-        await container.hybrid_search([1.0, 0.0, 0.0], "tent", 3)
-    assert proxy.queries == []
+        await products.hybrid_search([1.0, 0.0, 0.0], "tent", 3)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Queries
-# --------------------------------------------------------------------------------------------------------------
-
-
-def test_query_without_anything_reads_every_document() -> None:
-    assert build_query() == ("SELECT * FROM c", [])
-
-
-def test_query_with_filters_partition_order_and_limit() -> None:
-    text, parameters = build_query(
-        [FieldFilter("session_id", "eq", "alice"), FieldFilter("info.status", "ne", "embedded")],
-        partition_key_path="/session_id",
-        partition_key="alice",
-        order_by="sequence",
-        descending=True,
-        limit=20,
-    )
-
-    assert text == (
-        'SELECT TOP @limit * FROM c WHERE c["session_id"] = @p0 '
-        'AND (NOT IS_DEFINED(c["info"]["status"]) OR (IS_STRING(c["info"]["status"]) '
-        'AND c["info"]["status"] != @p1)) AND c["session_id"] = @pk ORDER BY c["sequence"] DESC'
-    )
-    assert parameter_values(parameters) == {"@p0": "alice", "@p1": "embedded", "@pk": "alice", "@limit": 20}
-
-
-@pytest.mark.parametrize(
-    ("value", "type_check"), [(True, "IS_BOOL"), (3, "IS_NUMBER"), (2.5, "IS_NUMBER"), ("x", "IS_STRING")]
-)
-def test_ne_matches_a_missing_field_or_another_value_of_the_same_type(value: Any, type_check: str) -> None:
-    text, parameters = build_query([FieldFilter("f", "ne", value)])
-    assert text == f'SELECT * FROM c WHERE (NOT IS_DEFINED(c["f"]) OR ({type_check}(c["f"]) AND c["f"] != @p0))'
-    assert parameters == [{"name": "@p0", "value": value}]
-
-
-@pytest.mark.parametrize(("op", "sql"), [("eq", "="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")])
-def test_comparison_operators(op: Any, sql: str) -> None:
-    assert build_query([FieldFilter("price", op, 1)])[0] == f'SELECT * FROM c WHERE c["price"] {sql} @p0'
-
-
-def test_order_by_ascending_and_count_and_read() -> None:
-    assert build_query(order_by="id") == ('SELECT * FROM c ORDER BY c["id"] ASC', [])
-    assert build_count_query([FieldFilter("category", "eq", "camping")]) == (
-        'SELECT VALUE COUNT(1) FROM c WHERE c["category"] = @p0',
-        [{"name": "@p0", "value": "camping"}],
-    )
-    assert build_count_query() == ("SELECT VALUE COUNT(1) FROM c", [])
-    assert build_read_query("/session_id", "m1", "alice") == (
-        'SELECT * FROM c WHERE c["id"] = @id AND c["session_id"] = @pk',
-        [{"name": "@id", "value": "m1"}, {"name": "@pk", "value": "alice"}],
-    )
-
-
-@pytest.mark.parametrize(
-    "field_name", ["price) OR 1=1 --", "price'", 'price"]', "", "info..status", "1price", "a.b.", "a-b", "a b"]
-)
-def test_invalid_field_names_never_reach_the_query(field_name: str) -> None:
-    with pytest.raises(ValueError, match="field"):
-        build_query([FieldFilter(field_name, "eq", 1)])
-    with pytest.raises(ValueError, match="field"):
-        build_query(order_by=field_name)
-    with pytest.raises(ValueError, match="field"):
-        build_filter_predicate([FieldFilter(field_name, "eq", 1)])
-
-
-def test_the_field_name_rule_is_the_sqlite_stores() -> None:
-    from store import cosmos, sqlite
-
-    assert cosmos.FIELD_NAME.pattern == sqlite._FIELD_NAME.pattern
-    assert field_reference("embedding_info.status") == 'c["embedding_info"]["status"]'
-
-
-@pytest.mark.parametrize(
-    ("condition", "message"),
-    [
-        (FieldFilter("price", "like", 1), "operator"),  # type: ignore[arg-type]
-        (FieldFilter("price", "eq", float("inf")), "JSON number"),
-        (FieldFilter("price", "eq", None), "string, number or boolean"),  # type: ignore[arg-type]
-        (FieldFilter("price", "eq", [1]), "string, number or boolean"),  # type: ignore[arg-type]
-    ],
-)
-def test_invalid_filter_operators_and_values_are_refused(condition: FieldFilter, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build_query([condition])
-
-
-def test_a_negative_limit_is_refused() -> None:
-    with pytest.raises(ValueError, match="limit"):
-        build_query(limit=-1)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Patch: filter predicates and operations
-# --------------------------------------------------------------------------------------------------------------
-
-
-def test_filter_predicate_writes_values_as_json_literals() -> None:
-    predicate = build_filter_predicate(
-        [
-            FieldFilter("embedding_info.content_hash", "eq", "sha256:ab"),
-            FieldFilter("deleted", "ne", True),
-            FieldFilter("price", "ge", 2.5),
-            FieldFilter("stock", "lt", 10),
-        ]
-    )
-
-    assert predicate == (
-        'FROM c WHERE c["embedding_info"]["content_hash"] = "sha256:ab" '
-        'AND (NOT IS_DEFINED(c["deleted"]) OR (IS_BOOL(c["deleted"]) AND c["deleted"] != true)) '
-        'AND c["price"] >= 2.5 AND c["stock"] < 10'
-    )
-    assert build_filter_predicate([]) is None
-
-
-@pytest.mark.parametrize(
-    "value",
-    ['x" OR 1=1 --', 'x\\" OR true OR "', MALICIOUS, "line\nbreak", 'ünïcødé "quoted"', "back\\slash\\"],
-)
-def test_a_filter_predicate_value_cannot_leave_its_string_literal(value: str) -> None:
-    predicate = build_filter_predicate([FieldFilter("description", "eq", value)])
-
-    assert predicate is not None
-    prefix = 'FROM c WHERE c["description"] = '
-    assert predicate.startswith(prefix)
-    literal = predicate[len(prefix) :]
-    # The rest is exactly one JSON string: the value, with every quote and backslash escaped, and nothing after it.
-    assert json.loads(literal) == value
-    assert re.fullmatch(r'"(?:[^"\\]|\\.)*"', literal)
-    assert literal.isascii()
-
-
-def test_patch_operations_translate_to_the_sdk_format() -> None:
-    operations = [
-        PatchOperation("set", "/embedding", [0.5, 0.25]),
-        PatchOperation("replace", "/price", 9),
-        PatchOperation("add", "/tags/-", "new"),
-        PatchOperation("remove", "/old"),
-        PatchOperation("incr", "/stock", -2),
-        PatchOperation("set", "/embedding_info/status", "embedded"),
-    ]
-
-    assert build_patch_operations(operations, PROTECTED) == [
-        {"op": "set", "path": "/embedding", "value": [0.5, 0.25]},
-        {"op": "replace", "path": "/price", "value": 9},
-        {"op": "add", "path": "/tags/-", "value": "new"},
-        {"op": "remove", "path": "/old"},
-        {"op": "incr", "path": "/stock", "value": -2},
-        {"op": "set", "path": "/embedding_info/status", "value": "embedded"},
-    ]
-
-
-@pytest.mark.parametrize(
-    ("operations", "message"),
-    [
-        ([PatchOperation("move", "/a", 1)], "invalid patch op"),  # type: ignore[arg-type]
-        ([PatchOperation("set", "price", 1)], "JSON pointer"),
-        ([PatchOperation("set", "/", 1)], "JSON pointer"),
-        ([PatchOperation("set", "/id", "other")], "cannot be patched"),
-        ([PatchOperation("remove", "/_etag")], "cannot be patched"),
-        ([PatchOperation("incr", "/stock", "1")], "needs a number"),
-        ([PatchOperation("incr", "/stock", True)], "needs a number"),
-        ([], "at least one"),
-        ([PatchOperation("set", f"/f{i}", i) for i in range(MAX_PATCH_OPERATIONS + 1)], "at most 10"),
-    ],
-    ids=["unknown-op", "relative-path", "root", "id", "system-field", "incr-string", "incr-bool", "empty", "too-many"],
-)
-def test_invalid_patches_are_refused_before_sending(operations: list[PatchOperation], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build_patch_operations(operations, PROTECTED)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (CosmosResourceNotFoundError(status_code=404, message="Entity does not exist"), NotFoundError),
-        (
-            CosmosResourceExistsError(status_code=409, message="Resource with specified id already exists"),
-            ConflictError,
-        ),
-        (CosmosAccessConditionFailedError(status_code=412, message="precondition not met"), PreconditionFailedError),
-        (
-            CosmosHttpResponseError(status_code=400, message="Node to be replaced is absent.\nCode: BadRequest"),
-            ValueError,
-        ),
-    ],
-    ids=["404", "409", "412", "400"],
-)
-def test_cosmos_errors_become_store_errors(error: CosmosHttpResponseError, expected: type[Exception]) -> None:
-    translated = translate_error(error, "patch of document 'p1' in container 'products'")
-
-    assert type(translated) is expected
-    assert "document 'p1' in container 'products'" in str(translated)
-    assert "Code:" not in str(translated)  # only the service's first line, not the SDK's appended diagnostics
-
-
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_throttling_and_outages_are_not_disguised(status: int) -> None:
-    error = CosmosHttpResponseError(status_code=status, message="busy")
-    assert translate_error(error, "read") is error
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Containers and documents
-# --------------------------------------------------------------------------------------------------------------
-
-
-def properties(paths: list[str], dimensions: int | None = None, distance: str = "cosine") -> dict[str, Any]:
-    found: dict[str, Any] = {"id": "x", "partitionKey": {"paths": paths, "kind": "Hash", "version": 2}}
-    if dimensions is not None:
-        found["vectorEmbeddingPolicy"] = {
-            "vectorEmbeddings": [
-                {"path": "/embedding", "dataType": "float32", "distanceFunction": distance, "dimensions": dimensions}
-            ]
-        }
-    return found
-
-
-def test_an_existing_container_must_match_the_spec() -> None:
-    assert spec_mismatch(PRODUCTS, properties(["/id"], 3)) is None
-    assert spec_mismatch(ContainerSpec("history", "/session_id"), properties(["/session_id"])) is None
-    assert "partition key" in (spec_mismatch(PRODUCTS, properties(["/category"], 3)) or "")
-    assert "no vector embedding policy" in (spec_mismatch(PRODUCTS, properties(["/id"])) or "")
-    assert "1536-dimensional" in (spec_mismatch(PRODUCTS, properties(["/id"], 1536)) or "")
-    assert "'euclidean'" in (spec_mismatch(PRODUCTS, properties(["/id"], 3, "euclidean")) or "")
-
-
-def test_documents_are_sent_without_system_fields_and_with_float_vectors() -> None:
-    container = CosmosDocumentContainer(None, PRODUCTS, None)  # type: ignore[arg-type]
-    document = {"id": "p1", "_etag": '"x"', "_ts": 1, "_lsn": 9, "_rid": "r", "embedding": [1, 2, 3], "n": 1}
-
-    body = container._prepare(document)
-
-    assert body == {"id": "p1", "embedding": [1.0, 2.0, 3.0], "n": 1}
-    assert all(type(x) is float for x in body["embedding"])
-    assert document["embedding"] == [1, 2, 3] and document["_etag"] == '"x"'  # the caller's dict is untouched
-
-
-@pytest.mark.parametrize(
-    ("document", "message"),
-    [({"name": "x"}, "id"), ({"id": ""}, "id"), ({"id": "a/b"}, "does not allow"), ({"id": "a?b"}, "does not allow")],
-)
-def test_documents_cosmos_db_would_refuse_are_refused_first(document: dict[str, Any], message: str) -> None:
-    container = CosmosDocumentContainer(None, PRODUCTS, None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=message):
-        container._prepare(document)
-
-
-async def test_a_continuation_from_another_store_is_refused() -> None:
-    container = CosmosDocumentContainer(None, PRODUCTS, None)  # type: ignore[arg-type]
+async def test_a_continuation_from_another_store_is_refused(store: CosmosDocumentStore) -> None:
+    products = await store.container(PRODUCTS)
     for foreign in ["42", "not base64!", base64.b64encode(b"[1, 2]").decode()]:
         with pytest.raises(ValueError, match="not issued"):
-            await container.read_changes(foreign, 10)
+            await products.read_changes(foreign, 10)
     with pytest.raises(ValueError, match="max_items"):
-        await container.read_changes(None, 0)
+        await products.read_changes(None, 0)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -588,43 +79,184 @@ async def test_a_continuation_from_another_store_is_refused() -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-async def test_key_auth_uses_the_key_and_one_client_until_closed() -> None:
-    settings = load_settings(
+def cosmos_settings(endpoint: str, database: str, **values: str) -> Any:
+    return load_settings(
         {
             "STORE_BACKEND": "cosmos",
-            "COSMOS_CONNECTION__accountEndpoint": "https://myaccount.documents.azure.com:443/",
-            "COSMOS_AUTH": "key",
-            "COSMOS_KEY": EMULATOR_KEY,
-            "COSMOS_DATABASE": "shop",
+            "COSMOS_CONNECTION__accountEndpoint": endpoint,
+            "COSMOS_DATABASE": database,
+            **values,
         }
     )
-    store = cosmos_store(settings)
 
-    client = store.client()
-    assert store.client() is client
-    assert store.database_name == "shop"
-    assert store.endpoint == "https://myaccount.documents.azure.com:443/"
+
+async def create_database_with(server: CosmosTestServer, spec: ContainerSpec) -> str:
+    """A new database holding the container ``spec`` (the app itself never creates containers)."""
+    database = f"auth-{uuid.uuid4().hex[:8]}"
+    creator = CosmosDocumentStore(server.endpoint, database, credential=server.key, create_containers=True)
+    try:
+        await creator.container(spec)
+    finally:
+        await creator.close()
+    return database
+
+
+async def test_key_auth_from_the_settings_works_through_one_client_until_closed(
+    cosmos_test_server: CosmosTestServer,  # noqa: F811
+) -> None:
+    database = await create_database_with(cosmos_test_server, PRODUCTS)
+    store = cosmos_store(
+        cosmos_settings(cosmos_test_server.endpoint, database, COSMOS_AUTH="key", COSMOS_KEY=cosmos_test_server.key)
+    )
+
+    products = await store.container(PRODUCTS)
+    stored = await products.upsert({"id": "p1", "name": "Camp Kettle"})
+    assert await products.read("p1", "p1") == stored
+    assert store.client() is store.client()  # every container shares the store's one client
     await store.close()
+
     with pytest.raises(RuntimeError, match="closed"):
-        store.client()
+        await store.container(PRODUCTS)
 
 
-async def test_identity_auth_uses_default_azure_credential_and_closes_it() -> None:
-    from azure.identity.aio import DefaultAzureCredential
+class TokenEndpoint:
+    """An App Service managed-identity endpoint on loopback (``IDENTITY_ENDPOINT``): hands out tokens, records who
+    asked for which resource, and counts the connections its callers hold open."""
 
-    settings = load_settings(
-        {
-            "STORE_BACKEND": "cosmos",
-            "COSMOS_CONNECTION__accountEndpoint": "https://myaccount.documents.azure.com:443/",
-            "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
-        }
-    )
-    store = cosmos_store(settings)
-    store.client()
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.open_connections = 0
+        self._lock = threading.Lock()
+        endpoint = self
 
-    assert isinstance(store._owned_credential, DefaultAzureCredential)
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so a connection stays open until its client closes it
+
+            def setup(self) -> None:
+                super().setup()
+                with endpoint._lock:
+                    endpoint.open_connections += 1
+
+            def finish(self) -> None:
+                super().finish()
+                with endpoint._lock:
+                    endpoint.open_connections -= 1
+
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+                endpoint.requests.append({"query": query, "secret": self.headers.get("X-IDENTITY-HEADER")})
+                body = json.dumps(
+                    {
+                        "access_token": "token-from-the-managed-identity",
+                        "expires_on": str(int(time.time()) + 3600),
+                        "resource": query.get("resource"),
+                        "token_type": "Bearer",
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the http.server signature)
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/msi/token"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait_until_no_connection_is_open(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.open_connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.open_connections == 0
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def managed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[TokenEndpoint]:
+    """The environment of an Azure Functions app with a managed identity, whose token endpoint is on loopback."""
+    endpoint = TokenEndpoint()
+    for name in (
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_USERNAME",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_TOKEN_CREDENTIALS",
+        "IDENTITY_SERVER_THUMBPRINT",
+        "IMDS_ENDPOINT",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header-secret")
+    yield endpoint
+    endpoint.stop()
+
+
+async def test_identity_auth_uses_the_apps_managed_identity_and_releases_it_on_close(
+    cosmos_test_server: CosmosTestServer,  # noqa: F811
+    managed_identity: TokenEndpoint,
+) -> None:
+    database = await create_database_with(cosmos_test_server, PRODUCTS)
+    client_id = "00000000-0000-0000-0000-000000000001"
+    store = cosmos_store(cosmos_settings(cosmos_test_server.endpoint, database, AZURE_CLIENT_ID=client_id))
+
+    products = await store.container(PRODUCTS)
+    await products.upsert({"id": "p1", "name": "Camp Kettle"})
+
+    assert managed_identity.requests, "the store never asked the managed identity for a token"
+    asked = managed_identity.requests[0]
+    assert asked["query"]["client_id"] == client_id  # the user-assigned identity AZURE_CLIENT_ID names
+    assert asked["query"]["resource"].startswith("https://")
+    assert asked["secret"] == "identity-header-secret"
+    assert managed_identity.open_connections > 0
     await store.close()
-    assert store._owned_credential is None
+    assert managed_identity.wait_until_no_connection_is_open(), "the store left the identity's connection open"
+
+
+class CountingCredential:
+    """A caller's own token credential (the ``AsyncTokenCredential`` protocol): counts tokens and closes."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+        self.closed = False
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes += scopes
+        return AccessToken("token-from-the-caller", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> CountingCredential:
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.close()
+
+
+async def test_a_credential_the_caller_passes_is_used_and_left_for_the_caller_to_close(
+    cosmos_test_server: CosmosTestServer,  # noqa: F811
+) -> None:
+    database = await create_database_with(cosmos_test_server, PRODUCTS)
+    credential = CountingCredential()
+    store = CosmosDocumentStore(cosmos_test_server.endpoint, database, credential=credential)  # type: ignore[arg-type]
+
+    await (await store.container(PRODUCTS)).upsert({"id": "p1"})
+    await store.close()
+
+    assert credential.scopes and all(scope.endswith("/.default") for scope in credential.scopes)
+    assert not credential.closed
 
 
 def test_a_store_needs_an_endpoint_and_a_real_key() -> None:
@@ -632,6 +264,7 @@ def test_a_store_needs_an_endpoint_and_a_real_key() -> None:
         CosmosDocumentStore("", "catalog")
     with pytest.raises(ValueError, match="COSMOS_KEY"):
         CosmosDocumentStore("https://a.documents.azure.com:443/", "catalog", credential="not a key!")
+    assert CosmosDocumentStore("https://a.documents.azure.com:443/", "catalog", credential=EMULATOR_KEY)
 
 
 def test_build_store_chooses_cosmos() -> None:

@@ -14,6 +14,7 @@ from composition.services import Services
 from embedding.base import EmbeddingConfigurationError, RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder
 from store.base import FieldFilter
+from store.fields import MAX_DOCUMENT_BYTES, MAX_ID_LENGTH
 from tests.conftest import FeedDriver
 
 FIELDS = ("name", "category_name", "description")
@@ -296,3 +297,92 @@ async def test_a_misconfigured_endpoint_fails_the_invocation_instead_of_failing_
     assert await (await services.deadletters()).count() == 0
     [report] = await feed.drain()  # redelivered once the configuration is fixed
     assert report.embedded == 2
+
+
+async def test_an_input_the_model_refuses_is_not_sent_again_until_it_changes(
+    services: Services, feed: FeedDriver, embedder: DeterministicEmbedder
+) -> None:
+    embedder.refuse_texts_containing = "FORBIDDEN"
+    await write(services, product("poison", "A FORBIDDEN text the model refuses."))
+    await feed.drain()
+    requests = embedder.requests_sent
+
+    # The failure's own write-back comes back through the feed: it is recognised, not embedded and failed again.
+    echo = await feed.drain()
+
+    assert sum(r.skipped for r in echo) == 1 and sum(r.failed for r in echo) == 0
+    assert embedder.requests_sent == requests
+    assert await feed.drain() == []  # no loop
+    await write(services, {**(await stored(services, "poison")), "description": "A kind text, now accepted."})
+    await feed.drain()
+    assert (await stored(services, "poison"))["embedding_info"]["status"] == "embedded"
+
+
+def description_of(size: int) -> str:
+    """A description of ``size`` characters whose many distinct words make a dense vector (a long one as JSON)."""
+    words = " ".join(f"w{i}" for i in range(3000))
+    return words + " " + "z" * (size - len(words) - 1)
+
+
+async def test_a_product_too_large_for_its_vector_is_failed_with_the_reason_and_the_rest_is_embedded(
+    services: Services, feed: FeedDriver, embedder: DeterministicEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Just under the store's 2 MB as written; the vector and its stamp, once added, take it over.
+    big = product("big", "")
+    big["description"] = description_of(MAX_DOCUMENT_BYTES - 700 - len(json.dumps(big)))
+    assert len(json.dumps(embedder.vector(embedding_text(big, FIELDS)))) > 1000
+    await write(services, product("good1"), big, product("good2"))
+
+    with caplog.at_level(logging.WARNING, logger="catalog.embedding_sync"):
+        [report] = await feed.drain()
+
+    assert (report.embedded, report.failed, report.conflicts) == (2, 1, 0)
+    [failure] = report.failures
+    assert failure["id"] == "big"
+    assert failure["reason"].startswith("vector write-back refused by the store: ")
+    assert f"at most {MAX_DOCUMENT_BYTES}" in failure["reason"]
+    doc = await stored(services, "big")
+    assert doc["embedding_info"]["status"] == "failed"
+    assert doc["embedding_info"]["error"] == failure["reason"]
+    assert "embedding" not in doc
+    assert (await stored(services, "good2"))["embedding_info"]["status"] == "embedded"
+    [letter] = await (await services.deadletters()).query([FieldFilter("product_id", "eq", "big")])
+    assert letter["reason"] == failure["reason"]
+    assert not [r for r in caplog.records if "refused" in r.getMessage()]  # nothing else was refused
+    # And it is not embedded again on the echo of its own failure.
+    requests = embedder.requests_sent
+    await feed.drain()
+    assert embedder.requests_sent == requests
+
+
+async def test_a_dead_letter_id_too_long_for_the_store_is_logged_and_the_product_still_failed(
+    services: Services, feed: FeedDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A valid product id (at most 255 characters) whose dead-letter id ("<id>:<hash>") is over the limit.
+    long_id = "p" * 250
+    await write(services, product(long_id, ""), product("good"))
+
+    with caplog.at_level(logging.WARNING, logger="catalog.embedding_sync"):
+        [report] = await feed.drain()
+
+    assert (report.embedded, report.failed) == (1, 1)
+    assert report.failures == [{"id": long_id, "reason": "description is empty"}]
+    assert (await stored(services, long_id))["embedding_info"]["error"] == "description is empty"
+    assert await (await services.deadletters()).count() == 0
+    [warning] = [r.getMessage() for r in caplog.records if "dead-letter record" in r.getMessage()]
+    assert f"at most {MAX_ID_LENGTH}" in warning and long_id not in warning  # the id is cut short in the log
+
+
+async def test_an_id_of_300_characters_does_not_stall_the_pipeline(services: Services, feed: FeedDriver) -> None:
+    # Longer than the embedded store takes, so only a change feed can deliver it (as Cosmos DB's may).
+    await write(services, product("good"))
+    batch = (await (await services.products()).read_changes(None, 10)).documents
+    too_long = "q" * 300
+
+    report = await feed.pipeline.embed_changed_products(
+        [product(too_long, ""), product(too_long[:-1], "A fine text."), *batch]
+    )
+
+    assert report.embedded == 1 and report.seen == 3
+    assert (await stored(services, "good"))["embedding_info"]["status"] == "embedded"
+    assert await (await services.deadletters()).count() == 0

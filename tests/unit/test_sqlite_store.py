@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from store.base import ContainerSpec, FieldFilter, PatchOperation, VectorSpec
+from store.base import (
+    ContainerSpec,
+    FieldFilter,
+    PatchOperation,
+    RejectedDocumentError,
+    StoreUnavailableError,
+    VectorSpec,
+)
+from store.fields import MAX_DOCUMENT_BYTES, MAX_ID_LENGTH
 from store.sqlite import SqliteDocumentContainer, SqliteDocumentStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +107,81 @@ async def test_a_closed_store_says_so(db_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="closed"):
         await container.read("p1", "p1")
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"just some notes, not a database\n" * 100, "file is not a database"), (None, "malformed")],
+    ids=["not-sqlite", "corrupt"],
+)
+async def test_a_damaged_data_file_is_one_clear_error_naming_it(
+    db_path: Path, content: bytes | None, said: str
+) -> None:
+    if content is None:
+        # A real store file whose schema page is then overwritten: SQLite's header is intact, its tables are not.
+        healthy = SqliteDocumentStore(db_path)
+        await (await healthy.container(PRODUCTS)).create({"id": "p1"})
+        await healthy.close()
+        with open(db_path, "r+b") as damaged:
+            damaged.seek(100)
+            damaged.write(b"\xff" * 4000)
+    else:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db_path.write_bytes(content)
+
+    store = SqliteDocumentStore(db_path)
+    try:
+        for _ in range(2):  # and again on the next call: the store does not half-open
+            with pytest.raises(StoreUnavailableError) as refused:
+                await store.container(PRODUCTS)
+            message = str(refused.value)
+            assert message.startswith(f"{db_path} is not a usable SQLite database (")
+            assert said in message and "move it aside or delete it to start empty" in message
+    finally:
+        await store.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What Cosmos DB would refuse is refused here too
+# --------------------------------------------------------------------------------------------------------------
+
+
+async def test_a_document_larger_than_cosmos_db_stores_is_rejected_and_nothing_is_written(
+    products: SqliteDocumentContainer,
+) -> None:
+    too_large = "x" * (MAX_DOCUMENT_BYTES + 1)
+    with pytest.raises(RejectedDocumentError, match=f"at most {MAX_DOCUMENT_BYTES}"):
+        await products.create({"id": "huge", "description": too_large})
+    # Multi-byte characters count as Cosmos DB counts them: UTF-8 bytes, not characters.
+    with pytest.raises(RejectedDocumentError):
+        await products.upsert({"id": "wide", "description": "é" * (MAX_DOCUMENT_BYTES // 2 + 1)})
+    with pytest.raises(RejectedDocumentError):
+        await products.upsert_many([{"id": "fine"}, {"id": "huge", "description": too_large}])
+    assert await products.count() == 0
+    assert (await products.read_changes(None, 10)).documents == []
+
+
+async def test_a_patch_that_adds_the_vector_past_the_limit_is_rejected_and_changes_nothing(
+    products: SqliteDocumentContainer,
+) -> None:
+    # Fits as written; the vector (stored as bytes here, as JSON numbers in Cosmos DB) tips it over.
+    stored = await products.create({"id": "p1", "description": "x" * (MAX_DOCUMENT_BYTES - 150)})
+
+    with pytest.raises(RejectedDocumentError, match="'p1'.*its vector included"):
+        await products.patch("p1", "p1", [PatchOperation("set", "/embedding", unit(1))], if_match=stored["_etag"])
+
+    assert await products.read("p1", "p1") == stored
+    patched = await products.patch("p1", "p1", [PatchOperation("set", "/status", "failed")], if_match=stored["_etag"])
+    assert patched["status"] == "failed"
+
+
+async def test_an_id_longer_than_cosmos_db_takes_is_rejected(products: SqliteDocumentContainer) -> None:
+    longest = "p" * MAX_ID_LENGTH
+    await products.create({"id": longest})
+
+    with pytest.raises(RejectedDocumentError, match=f"at most {MAX_ID_LENGTH}"):
+        await products.upsert({"id": longest + "q"})
+    assert await products.count() == 1
 
 
 # --------------------------------------------------------------------------------------------------------------

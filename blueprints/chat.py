@@ -9,9 +9,23 @@ from typing import Any
 
 import azure.functions as func
 
-from blueprints.http import handle, json_response, read_json, route_param, sse_event, streaming_response
-from catalog.errors import ClientError, ProductNotFoundError, ValidationError
-from chat.service import ChatEvent, ChatRequest, ChatService, validate_session_id
+from api.chat import ChatAnswer as ChatAnswerBody
+from api.chat import ChatSession, ChatSessionDeleted, ChatSessionPath, ChatTurn, Citation, Usage
+from api.completions import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionInput,
+    ChunkChoice,
+    ChunkDelta,
+    CompletionChoice,
+    CompletionMessage,
+    OpenAIError,
+    OpenAIErrorDetail,
+)
+from api.validation import parse
+from blueprints.http import handle, json_response, read_json, request_models, route_param, sse_event, streaming_response
+from catalog.errors import ClientError
+from chat.service import ChatAnswer, ChatEvent, ChatService, Prepared, SessionNotFoundError
 from composition.services import Services
 
 log = logging.getLogger(__name__)
@@ -20,7 +34,6 @@ bp = func.Blueprint()
 
 #: Easy Auth (App Service authentication) sets this header and strips any copy a client sends.
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
-_ROLES = {"system", "user", "assistant"}
 
 
 def chat_user(req: func.HttpRequest, services: Services, fallback: Any = None) -> str:
@@ -40,26 +53,32 @@ async def chat(req: func.HttpRequest) -> func.HttpResponse:
 
 async def _chat(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Answer a question about the catalog; ``"stream": true`` answers as server-sent events."""
-    body = read_json(req, services)
-    request = ChatRequest.parse(body, user=chat_user(req, services), limits=services.chat_limits)
+    body = parse(request_models(services).chat, read_json(req, services))
+    request = body.to_request(chat_user(req, services))
     service = await services.chat()
-    if not body.get("stream"):
-        return json_response((await service.ask(request)).to_json())
-    return await streaming_response(_chat_events(service, request))
+    if not body.stream:
+        return json_response(_answer_body(service, await service.ask(request)))
+    # Prepared before the first byte is sent, so a refusal (an unknown session) still gets its own status code.
+    prepared = await service.prepare(request)
+    return await streaming_response(_chat_events(service, prepared))
 
 
-async def _chat_events(service: ChatService, request: ChatRequest) -> AsyncIterator[bytes]:
-    yield sse_event({"session_id": request.session_id}, "start")
+async def _chat_events(service: ChatService, prepared: Prepared) -> AsyncIterator[bytes]:
+    yield sse_event({"session_id": prepared.session_id}, "start")
     try:
-        async for event in service.ask_stream(request):
+        async for event in service.answer(prepared):
             if event.answer is not None:
-                yield sse_event(event.answer.to_json(), "done")
+                yield sse_event(_answer_body(service, event.answer).body(), "done")
             else:
                 yield sse_event({"text": event.text}, "token")
     except Exception:
         request_id = uuid.uuid4().hex
         log.exception("chat stream failed (request %s)", request_id)
         yield sse_event({"error": "internal error", "request_id": request_id}, "error")
+
+
+def _answer_body(service: ChatService, answer: ChatAnswer) -> ChatAnswerBody:
+    return ChatAnswerBody.model_validate(answer.to_json(show_cache_score=service.show_cache_score))
 
 
 @bp.function_name("chat_session")
@@ -69,32 +88,33 @@ async def chat_session(req: func.HttpRequest) -> func.HttpResponse:
 
 
 async def _chat_session(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """A session's history (oldest first), or forget it."""
-    session_id = validate_session_id(route_param(req, "session_id"))
+    """The caller's session history (oldest first), or forget it."""
+    session_id = parse(ChatSessionPath, {"session_id": route_param(req, "session_id")}).session_id
+    user = chat_user(req, services)
     service = await services.chat()
     if req.method == "DELETE":
-        removed = await service.forget(session_id)
+        removed = await service.forget(session_id, user)
         if not removed:
-            raise ProductNotFoundError(f"chat session {session_id!r} not found", field="session_id")
-        return json_response({"session_id": session_id, "deleted_turns": removed})
-    turns = await service.session(session_id)
-    if not turns:
-        raise ProductNotFoundError(f"chat session {session_id!r} not found", field="session_id")
+            raise SessionNotFoundError(f"no session {session_id!r}", field="session_id")
+        return json_response(ChatSessionDeleted(session_id=session_id, deleted_turns=removed))
+    turns = await service.session(session_id, user)
     return json_response(
-        {
-            "session_id": session_id,
-            "turns": [
-                {
-                    "message": t.message,
-                    "question": t.question,
-                    "answer": t.answer,
-                    "citations": t.citations,
-                    "cached": t.cached,
-                    "created_at": t.created_at,
-                }
-                for t in turns
+        ChatSession(
+            session_id=session_id,
+            turns=[
+                ChatTurn.model_validate(
+                    {
+                        "message": turn.message,
+                        "question": turn.question,
+                        "answer": turn.answer,
+                        "citations": turn.citations,
+                        "cached": turn.cached,
+                        "created_at": turn.created_at,
+                    }
+                )
+                for turn in turns
             ],
-        }
+        )
     )
 
 
@@ -110,117 +130,80 @@ async def _chat_completions(req: func.HttpRequest, services: Services) -> func.H
         return await _openai_completion(req, services)
     except ClientError as error:
         # OpenAI's error shape, so SDKs show the message and the parameter.
-        problem = {"message": error.message, "type": "invalid_request_error", "param": error.field, "code": None}
-        return json_response({"error": problem}, status=error.status)
+        problem = OpenAIErrorDetail(message=error.message, type="invalid_request_error", param=error.field, code=None)
+        return json_response(OpenAIError(error=problem), status=error.status)
 
 
 async def _openai_completion(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    body = read_json(req, services)
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object", field="body")
-    history = _openai_messages(body.get("messages"), services.chat_limits.max_messages)
-    question = history.pop()["content"]
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ValidationError("stream must be true or false", field="stream")
-    try:
-        request = ChatRequest.parse(
-            {"message": question}, user=chat_user(req, services, body.get("user")), limits=services.chat_limits
-        )
-    except ValidationError as error:  # this API has no "message" field: name the one the client sent
-        raise ValidationError(f"the last user message: {error.message}", field="messages") from None
-    request = ChatRequest(request.message, request.session_id, request.user, request.filters, request.k, history)
+    models = request_models(services)
+    body: ChatCompletionInput = parse(models.chat_completion, read_json(req, services))
+    request = body.to_request(chat_user(req, services, body.user), k=models.limits.chat_default_k)
     service = await services.chat()
     completion_id = "chatcmpl-" + uuid.uuid4().hex
-    model = str(body.get("model") or service.model.model_id)
-    if not stream:
+    model = str(body.model or service.model.model_id)
+    if not body.stream:
         answer = await service.ask(request)
         usage = answer.usage
         return json_response(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": answer.answer},
-                        "finish_reason": "stop",
-                    }
+            ChatCompletion(
+                id=completion_id,
+                object="chat.completion",
+                created=int(time.time()),
+                model=model,
+                choices=[
+                    CompletionChoice(
+                        index=0,
+                        message=CompletionMessage(role="assistant", content=answer.answer),
+                        finish_reason="stop",
+                    )
                 ],
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-                },
-                "citations": answer.citations,
-                "cached": answer.cached,
-            }
+                usage=_usage(usage.prompt_tokens, usage.completion_tokens),
+                citations=_citations(answer),
+                cached=answer.cached,
+            )
         )
-    return await streaming_response(_completion_chunks(service.ask_stream(request), completion_id, model))
+    prepared = await service.prepare(request)
+    return await streaming_response(_completion_chunks(service.answer(prepared), completion_id, model))
 
 
 async def _completion_chunks(events: AsyncIterator[ChatEvent], completion_id: str, model: str) -> AsyncIterator[bytes]:
+    """``chat.completion.chunk`` events, then ``[DONE]``; a failure part way ends the stream with an error event
+    and no ``[DONE]``, so a client cannot take the partial answer for a whole one."""
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
-        return sse_event({**body, "choices": [choice], **extra})
+    def chunk(choices: list[ChunkChoice], **extra: Any) -> bytes:
+        body = ChatCompletionChunk(
+            id=completion_id, object="chat.completion.chunk", created=created, model=model, choices=choices, **extra
+        )
+        return sse_event(body.body())
 
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunk([ChunkChoice(index=0, delta=ChunkDelta(role="assistant", content=""), finish_reason=None)])
     try:
         async for event in events:
             if event.answer is None:
-                yield chunk({"content": event.text})
+                yield chunk([ChunkChoice(index=0, delta=ChunkDelta(content=event.text), finish_reason=None)])
                 continue
-            usage = event.answer.usage
-            yield chunk({}, "stop", citations=event.answer.citations, cached=event.answer.cached)
-            total = usage.prompt_tokens + usage.completion_tokens
-            yield sse_event(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                        "total_tokens": total,
-                    },
-                }
-            )
+            answer = event.answer
+            stop = ChunkChoice(index=0, delta=ChunkDelta(), finish_reason="stop")
+            yield chunk([stop], citations=_citations(answer), cached=answer.cached)
+            yield chunk([], usage=_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens))
     except Exception:
         request_id = uuid.uuid4().hex
         log.exception("chat completion stream failed (request %s)", request_id)
-        yield sse_event({"error": {"message": "internal error", "type": "server_error", "request_id": request_id}})
+        problem = OpenAIErrorDetail(message="internal error", type="server_error", request_id=request_id)
+        yield sse_event(OpenAIError(error=problem).body())
+        return
     yield b"data: [DONE]\n\n"
 
 
-def _openai_messages(raw: Any, limit: int) -> list[dict[str, str]]:
-    """The conversation from an OpenAI ``messages`` list; client system messages are dropped (our rules stand)."""
-    if not isinstance(raw, list) or not raw:
-        raise ValidationError("messages is required: a non-empty list", field="messages")
-    if len(raw) > limit:
-        raise ValidationError(f"messages has {len(raw)} items; the limit is {limit}", field="messages")
-    messages = []
-    for index, message in enumerate(raw):
-        where = f"messages[{index}]"
-        role = message.get("role") if isinstance(message, dict) else None
-        if not isinstance(role, str) or role not in _ROLES:  # (a dict or list role is unhashable)
-            raise ValidationError(f"{where}.role must be one of system, user, assistant", field=f"{where}.role")
-        content = message.get("content")
-        if isinstance(content, list):  # the "parts" form: keep the text parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-        if not isinstance(content, str):
-            raise ValidationError(f"{where}.content must be a string", field=f"{where}.content")
-        if message["role"] != "system":
-            messages.append({"role": message["role"], "content": content})
-    if not messages or messages[-1]["role"] != "user":
-        raise ValidationError("the last message must come from the user", field="messages")
-    return messages
+def _citations(answer: ChatAnswer) -> list[Citation]:
+    return [Citation.model_validate(citation) for citation in answer.citations]
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    return Usage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+    )
 
 
 @bp.function_name("chat_page")

@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from blueprints.http import flag, handle, json_response, read_json, route_param
-from catalog.errors import PayloadTooLargeError, ValidationError
+from api.products import BulkResult, Product, ProductBody, ProductQuery, ProductWritten
+from api.validation import parse
+from blueprints.http import handle, json_response, read_json, request_models, route_param
 from composition.services import Services
 
 bp = func.Blueprint()
@@ -21,14 +22,16 @@ async def _product(req: func.HttpRequest, services: Services) -> func.HttpRespon
     catalog = await services.catalog()
     if_match = req.headers.get("If-Match")
     if req.method == "GET":
+        query = parse(ProductQuery, dict(req.params))
         document = await catalog.get(product_id)
-        return _document_response(catalog.view(document, include_vector=flag(req, "include_vector")))
+        return _product_response(Product.model_validate(catalog.view(document, include_vector=query.include_vector)))
     if req.method == "DELETE":
         document = await catalog.soft_delete(product_id, if_match=if_match)
-        return _document_response(catalog.view(document))
-    result = await catalog.put(product_id, read_json(req, services), if_match=if_match)
-    status = 201 if result.outcome == "created" else 200
-    return _document_response({**catalog.view(result.document), "outcome": result.outcome}, status)
+        return _product_response(Product.model_validate(catalog.view(document)))
+    body = parse(ProductBody, read_json(req, services), context={"product_id": product_id})
+    result = await catalog.put(product_id, body.root, if_match=if_match)
+    written = ProductWritten.model_validate({**catalog.view(result.document), "outcome": result.outcome})
+    return _product_response(written, 201 if result.outcome == "created" else 200)
 
 
 @bp.function_name("products_bulk")
@@ -39,23 +42,18 @@ async def products_bulk(req: func.HttpRequest) -> func.HttpResponse:
 
 async def _products_bulk(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Create or replace many products at once: a JSON list, or ``{"products": [...]}``."""
-    body = read_json(req, services)
-    products = body.get("products") if isinstance(body, dict) else body
-    if not isinstance(products, list):
-        raise ValidationError('body must be a JSON list of products or {"products": [...]}', field="products")
-    limit = services.settings.MAX_BULK_PRODUCTS
-    if len(products) > limit:
-        raise PayloadTooLargeError(f"products has {len(products)} items; the limit is {limit}", field="products")
-    if not products:
-        raise ValidationError("products must not be empty", field="products")
-    catalog = await services.catalog()
-    results = await catalog.put_many(products)
-    counts = {
-        outcome: sum(1 for r in results if r.outcome == outcome) for outcome in ("created", "updated", "unchanged")
-    }
-    return json_response({**counts, "ids": [r.document["id"] for r in results]})
+    body = parse(request_models(services).bulk_products, read_json(req, services))
+    results = await (await services.catalog()).put_many(body.root)
+    outcomes = [result.outcome for result in results]
+    return json_response(
+        BulkResult(
+            created=outcomes.count("created"),
+            updated=outcomes.count("updated"),
+            unchanged=outcomes.count("unchanged"),
+            ids=[result.document["id"] for result in results],
+        )
+    )
 
 
-def _document_response(document: dict[str, object], status: int = 200) -> func.HttpResponse:
-    etag = document.get("_etag")
-    return json_response(document, status, headers={"ETag": etag} if isinstance(etag, str) else None)
+def _product_response(product: Product, status: int = 200) -> func.HttpResponse:
+    return json_response(product, status, headers={"ETag": product.etag} if product.etag is not None else None)

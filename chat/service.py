@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.errors import ValidationError
 from catalog.model import display_text
 from catalog.search import ProductSearch, SearchFilters
 from chat.cache import SemanticCache, cache_scope
@@ -23,10 +21,6 @@ from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
 from embedding.base import Embedder
 
-#: What a session id may be (also published in the OpenAPI document).
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
-_SESSION_ID = re.compile(SESSION_ID_PATTERN)
-_SESSION_ID_RULE = "session_id must be 1-128 characters of letters, digits, '_', '-', '.', ':' (and not . or ..)"
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -60,38 +54,6 @@ class ChatRequest:
     filters: SearchFilters = field(default_factory=SearchFilters)
     k: int = 5
     history: list[dict[str, str]] | None = None
-
-    @classmethod
-    def parse(cls, raw: Any, *, user: str, limits: ChatLimits) -> ChatRequest:
-        """A request from the JSON body of ``POST /api/chat``.
-
-        Raises:
-            ValidationError: naming the field and the limit it broke.
-        """
-        if not isinstance(raw, dict):
-            raise ValidationError("body must be a JSON object", field="body")
-        message = raw.get("message")
-        if not isinstance(message, str) or not message.strip():
-            raise ValidationError("message is required: a non-empty string", field="message")
-        if len(message) > limits.max_message_chars:
-            raise ValidationError(f"message must be at most {limits.max_message_chars} characters", field="message")
-        session_id = raw.get("session_id")
-        if session_id is None:
-            session_id = uuid.uuid4().hex
-        elif not isinstance(session_id, str) or not _is_session_id(session_id):
-            raise ValidationError(_SESSION_ID_RULE, field="session_id")
-        filters = raw.get("filters", {})
-        if filters is None:
-            filters = {}
-        if not isinstance(filters, dict):
-            raise ValidationError("filters must be an object", field="filters")
-        k = raw.get("k", limits.default_k)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limits.max_k:
-            raise ValidationError(f"k must be a whole number between 1 and {limits.max_k}", field="k")
-        stream = raw.get("stream", False)
-        if not isinstance(stream, bool):
-            raise ValidationError("stream must be true or false", field="stream")
-        return cls(message.strip(), session_id, user, SearchFilters.parse(filters, prefix="filters."), k)
 
 
 @dataclass
@@ -256,17 +218,6 @@ def cited_products(answer: str, products: list[RetrievedProduct]) -> list[dict[s
     numbers = [int(n) for n in _CITATION.findall(answer)]
     chosen = [products[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(products)] or products
     return [{"id": p.id, "name": p.name, "score": round(p.score, 6)} for p in chosen]
-
-
-def validate_session_id(session_id: str) -> str:
-    if not _is_session_id(session_id):
-        raise ValidationError(_SESSION_ID_RULE, field="session_id")
-    return session_id
-
-
-def _is_session_id(value: str) -> bool:
-    # fullmatch: "$" would let a trailing newline through; "." and ".." cannot be sent in a URL path.
-    return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
 def _last_user_message(messages: list[dict[str, str]]) -> str | None:

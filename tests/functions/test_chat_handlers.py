@@ -4,12 +4,13 @@ whole in one ``func.HttpResponse`` that SSE clients parse the same way."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from blueprints.http import STREAMING_ENV, StreamingHttpResponse
+from chat.models import ChatChunk, ChatModel, ChatPrompt
 from composition.services import Services
 from tests.unit.test_chat import CATALOG
 
@@ -49,13 +50,48 @@ async def test_without_a_streaming_host_the_events_arrive_whole(
     assert "".join(json.loads(data)["text"] for kind, data in parsed if kind == "token") == done["answer"]
 
 
-async def test_openai_stream_without_a_streaming_host_ends_with_done(
+async def test_openai_stream_without_a_streaming_host_is_a_whole_answer_then_done(
     call: Call, stocked: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(STREAMING_ENV, raising=False)
     body = json.dumps({"messages": [{"role": "user", "content": "a stove"}], "stream": True}).encode()
     response = await call("chat_completions", "POST", "/api/v1/chat/completions", body=body)
-    assert response.get_body().decode().rstrip().endswith("data: [DONE]")
+    parsed = events(response.get_body())
+    assert parsed[-1] == ("message", "[DONE]")
+    chunks = [json.loads(data) for _, data in parsed[:-1]]
+    # An error event before [DONE] would pass a failed answer off as a whole one.
+    assert [chunk["object"] for chunk in chunks] == ["chat.completion.chunk"] * len(chunks)
+    choices = [choice for chunk in chunks for choice in chunk["choices"]]
+    assert "Trail Stove" in "".join(choice["delta"].get("content") or "" for choice in choices)
+    assert choices[-1]["finish_reason"] == "stop" and chunks[-1]["usage"]["total_tokens"] >= 0
+
+
+class BreaksMidAnswer(ChatModel):
+    """Writes a word, then fails, as a model endpoint that drops the connection does."""
+
+    model_id = "breaks-mid-answer"
+    is_language_model = False
+
+    async def stream(self, prompt: ChatPrompt) -> AsyncIterator[ChatChunk]:
+        yield ChatChunk("The")
+        raise ConnectionResetError("secret internals: connection reset by 10.0.0.7")
+
+
+async def test_a_stream_that_fails_part_way_ends_with_an_error_and_never_looks_whole(
+    call: Call, stocked: Services
+) -> None:
+    stocked.chat_model = BreaksMidAnswer()  # (the chat service is built on first use, with this model)
+    question = {"messages": [{"role": "user", "content": "a stove"}], "stream": True}
+    response = await call("chat_completions", "POST", "/api/v1/chat/completions", body=json.dumps(question).encode())
+    parsed = events(response.get_body())
+    assert "[DONE]" not in [data for _, data in parsed]
+    error = json.loads(parsed[-1][1])["error"]
+    assert error["type"] == "server_error" and error["request_id"]
+    assert "secret" not in response.get_body().decode()
+
+    chat = await call("chat", "POST", "/api/chat", body=json.dumps({"message": "a stove", "stream": True}).encode())
+    kinds = [kind for kind, _ in events(chat.get_body())]
+    assert kinds[0] == "start" and kinds[-1] == "error" and "done" not in kinds
 
 
 async def test_a_streaming_host_gets_the_body_as_it_is_written(

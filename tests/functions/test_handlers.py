@@ -11,6 +11,7 @@ import azure.functions as func
 import pytest
 
 from composition.services import Services, set_services
+from store.base import ContainerSpec, DocumentContainer, DocumentStore
 
 Call = Callable[..., Any]
 
@@ -166,8 +167,50 @@ async def test_an_unexpected_failure_is_a_bare_500_without_a_stack_trace(call: C
 
 
 async def test_health_names_the_backends(call: Call) -> None:
-    body = payload(await call("health", "GET", "/api/health"))
-    assert body["status"] == "ok" and body["store"] == "local" and body["embedding"]["backend"] == "deterministic"
+    response = await call("health", "GET", "/api/health")
+    body = payload(response)
+    assert response.status_code == 200 and body["status"] == "ok"
+    assert body["store"] == "local" and body["embedding"]["backend"] == "deterministic"
+
+
+class UnreachableContainer(DocumentContainer):
+    """Every call fails, as a container behind a dropped network or a failed disk does."""
+
+    def __init__(self, spec: ContainerSpec) -> None:
+        self.spec = spec
+
+    async def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("secret internals: no route to 10.0.0.7")
+
+    read = create = upsert = replace = patch = delete = query = vector_search = read_changes = _fail
+
+
+class UnreachableStore(DocumentStore):
+    async def container(self, spec: ContainerSpec) -> DocumentContainer:
+        return UnreachableContainer(spec)
+
+
+async def test_health_is_503_degraded_when_the_store_cannot_be_read(
+    functions: dict[str, Any], services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = Services(
+        settings=services.settings, store=UnreachableStore(), embedder=services.embedder, chat_model=services.chat_model
+    )
+    set_services(unreachable)
+    try:
+        request = func.HttpRequest("GET", "/api/health", headers={}, params={}, route_params={}, body=b"")
+        with caplog.at_level(logging.ERROR, logger="blueprints.health"):
+            response = await functions["health"].get_user_function()(request)
+        read = func.HttpRequest("GET", "/api/products/x", headers={}, params={}, route_params={"id": "x"}, body=b"")
+        product = await functions["product"].get_user_function()(read)
+    finally:
+        set_services(None)
+    assert response.status_code == 503
+    body = payload(response)
+    assert body["status"] == "degraded" and "store" in body["reason"]
+    assert "secret" not in response.get_body().decode()
+    assert "10.0.0.7" in caplog.text  # the details are in the log
+    assert product.status_code == 500  # what the health check foretold
 
 
 async def test_a_misconfigured_app_answers_503_and_logs_one_line_naming_the_setting(

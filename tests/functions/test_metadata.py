@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-
-from blueprints.openapi import openapi_document
-from devhost.host import read_route_prefix
-from tests.conftest import REPO
 
 
 def bindings(functions: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -71,24 +66,3 @@ def test_http_routes_and_methods(functions: dict[str, Any]) -> None:
     assert bindings(functions, "chat_page")[0]["authLevel"] == "ANONYMOUS"
     assert bindings(functions, "chat")[0]["authLevel"] == "FUNCTION"
     assert bindings(functions, "openapi")[0]["authLevel"] == "ANONYMOUS"
-
-
-def test_the_openapi_document_describes_every_http_route_with_its_methods_and_auth(functions: dict[str, Any]) -> None:
-    document = openapi_document()
-    described = {
-        path: {method for method in item if method != "parameters"} for path, item in document["paths"].items()
-    }
-    routes = {}
-    for name in functions:
-        trigger = bindings(functions, name)[0]
-        if trigger["type"] != "httpTrigger":
-            continue
-        path = "/" + re.sub(r"\{(\w+)[^}]*\}", r"{\1}", trigger["route"])  # {id:int} is {id} in OpenAPI
-        routes[path] = {method.lower() for method in trigger["methods"]}
-        for method in routes[path]:
-            operation = document["paths"][path][method]
-            # Anonymous functions say so; the others inherit the document's function-key requirement.
-            assert ("security" in operation and operation["security"] == []) == (trigger["authLevel"] == "ANONYMOUS")
-    assert routes == described
-    assert len(routes) == 9
-    assert document["servers"] == [{"url": "/" + read_route_prefix(REPO / "host.json")}]

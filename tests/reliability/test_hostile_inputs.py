@@ -17,9 +17,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from blueprints.http import MAX_JSON_DEPTH
+from api.body import MAX_JSON_DEPTH
+from api.search import MAX_QUERY_LENGTH
 from catalog.model import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH
-from catalog.search import MAX_QUERY_LENGTH
 from composition.settings import Settings
 from tests.reliability.conftest import ThreadedHost
 
@@ -397,12 +397,12 @@ def test_odd_unicode_round_trips_through_products_search_and_chat(client: httpx.
 
     found = send(client, "POST", "/api/search", {"q": f"lamp {text}", "k": 50})
     assert found.status_code == 200 and found.json()["query"] == f"lamp {text}".strip()
-    if "\x00" not in text:  # a NUL cannot be in a category filter (see catalog/search.py)
+    if "\x00" not in text:  # a NUL cannot be in a category filter (see api/search.py)
         filtered = send(client, "GET", "/api/search", params={"q": "lamp", "category": text}).json()["results"]
         assert [hit["id"] for hit in filtered] in ([], [product_id])  # only once it is embedded
-    answer = send(client, "POST", "/api/chat", {"message": f"a lamp {text}", "session_id": f"hostile-{kind}"})
+    answer = send(client, "POST", "/api/chat", {"message": f"a lamp {text}"})
     assert answer.status_code == 200
-    turns = send(client, "GET", f"/api/chat/hostile-{kind}").json()["turns"]
+    turns = send(client, "GET", f"/api/chat/{answer.json()['session_id']}").json()["turns"]
     assert [turn["message"] for turn in turns] == [f"a lamp {text}".strip()]
 
 

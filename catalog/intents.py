@@ -43,19 +43,24 @@ NEEDS: tuple[tuple[str, str], ...] = (
 )
 _NEEDS = tuple((re.compile(rf"\b(?:{pattern})\b", re.I), words) for pattern, words in NEEDS)
 
-#: "for my handlebars", "on the bike", "of my mountain bike": a noun phrase after these only says where/what for.
+#: "for my handlebars", "on the bike", "of my mountain bike", "for road bikes": a noun phrase after these only says
+#: where or what for.
 _CONTEXT = re.compile(
     r"\b(?:for|on|of|off|from|onto|behind|under(?:neath)?|to|with|at|in|into)\s+"
-    r"(?:my|your|our|the|his|her|their|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w'-]+\s*$|"
-    r"\b(?:for|on|of|off|from|onto|behind|to|with|at|in|into)\s+(?:my|your|our|his|her|their)\s+(?:[\w'-]+\s+){0,2}[\w'-]+",
+    r"(?:(?:my|your|our|the|his|her|their|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w'-]+\s*$|"
+    r"(?:my|your|our|his|her|their)\s+(?:[\w'-]+\s+){0,2}[\w'-]+|"
+    r"(?:road\s+|mountain\s+|touring\s+)?(?:bikes?|bicycles?)\b)",
     re.I,
 )
+#: "looking for a french press": what follows these is the thing wanted, not context.
+_WANTING = frozenset("looking searching shopping hunting asking ask after need want".split())
 
 #: Words of a question that name no kind of product: a superlative over only these is about the whole catalog.
 GENERIC_WORDS = frozenset(
     "a an the thing things item items product products anything something stuff you your we sell sells selling "
     "have has got shop store catalog catalogue whole entire in on of what what's whats which is are do does all "
-    "everything overall there here can i buy get find show me".split()
+    "everything overall there here can i buy get find show me cheapest most expensive priciest least lowest "
+    "highest price priced costly dearest affordable cost costs".split()
 )
 _WORD = re.compile(r"[\w']+")
 
@@ -74,7 +79,16 @@ def intent_categories(question: str, categories: Sequence[str]) -> tuple[str, ..
 
 def without_context(question: str) -> str:
     """``question`` less the phrases that only give context ("for my handlebars", "of my mountain bike")."""
-    return " ".join(_CONTEXT.sub(" ", question).split())
+    kept: list[str] = []
+    position = 0
+    for match in _CONTEXT.finditer(question):
+        before = question[: match.start()].split()
+        if before and before[-1].lower() in _WANTING:
+            continue
+        kept.append(question[position : match.start()])
+        position = match.end()
+    kept.append(question[position:])
+    return " ".join(" ".join(kept).split())
 
 
 def is_whole_catalog(text: str) -> bool:

@@ -9,6 +9,8 @@ client's own ``If-Match`` gives it optimistic concurrency.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +36,20 @@ BULK_CONCURRENCY = 16
 
 @dataclass(frozen=True)
 class WriteResult:
-    """A stored product and whether this write created it, changed it, or found it unchanged."""
+    """A stored product and whether this write created it, changed it, or found it unchanged.
+
+    In a bulk write, an item that could not be written has no document, ``outcome`` ``"failed"`` and the
+    ``error`` a client would have got for it alone (a stale ``If-Match``, a product that kept changing).
+    """
 
     document: dict[str, Any]
-    outcome: str  # "created" | "updated" | "unchanged"
+    outcome: str  # "created" | "updated" | "unchanged" | "failed"
+    error: str | None = None
+    status: int = 200
+
+    @property
+    def etag(self) -> str | None:
+        return content_etag(self.document) if self.document else None
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,14 @@ class ProductCatalog:
         product = validate_product(body, product_id=product_id)
         return await self._write(product, if_match=if_match)
 
-    async def put_many(self, bodies: Sequence[Any]) -> list[WriteResult]:
-        """Validate every product first (nothing is written if one is invalid), then write them all.
+    async def put_many(self, bodies: Sequence[Any], if_match: Mapping[str, str] | None = None) -> list[WriteResult]:
+        """Validate every product first (nothing is written if one is invalid), then write them all; one result per
+        item, in order, saying what happened to it — an item that could not be written (its ``If-Match`` is stale,
+        it kept changing) is reported, never silently skipped, and does not stop the others.
+
+        Args:
+            bodies: the products.
+            if_match: ETags by product id, for the items that must still be at that version.
 
         Raises:
             ValidationError: naming ``products[i].field`` of the first invalid product.
@@ -101,9 +119,17 @@ class ProductCatalog:
             seen.add(product["id"])
         semaphore = asyncio.Semaphore(BULK_CONCURRENCY)
 
+        expected = dict(if_match or {})
+        unknown = sorted(set(expected) - seen)
+        if unknown:
+            raise ValidationError(f"if_match names {unknown[0]!r}, which is not in products", field="if_match")
+
         async def write(product: dict[str, Any]) -> WriteResult:
             async with semaphore:
-                return await self._write(product)
+                try:
+                    return await self._write(product, if_match=expected.get(product["id"]))
+                except PreconditionError as error:
+                    return WriteResult({}, "failed", error.message, error.status)
 
         return list(await asyncio.gather(*(write(product) for product in products)))
 
@@ -151,15 +177,17 @@ class ProductCatalog:
             try:
                 stored = await self.products.replace(replacement, if_match=current["_etag"])
             except PreconditionFailedError:
-                if if_match not in (None, "*"):
-                    raise PreconditionError("If-Match does not match the stored ETag", field="If-Match") from None
+                # Someone wrote in between: the pipeline's write-back keeps the client's ETag (checked again on the
+                # next attempt), a client's edit does not.
                 continue
             return WriteResult(stored, "updated")
         raise PreconditionError("the product kept changing; try again", field="id")
 
     def view(self, document: Mapping[str, Any], *, include_vector: bool = False) -> dict[str, Any]:
-        """What a client is shown: the product, its embedding status, and the vector only when asked."""
-        shown = {key: value for key, value in document.items() if not key.startswith("_") or key in ("_etag", "_ts")}
+        """What a client is shown: the product, its embedding status, the vector only when asked, and as ``_etag``
+        the version of what the client wrote (:func:`content_etag`)."""
+        shown = {key: value for key, value in document.items() if not key.startswith("_") or key == "_ts"}
+        shown["_etag"] = content_etag(document)
         if not include_vector:
             shown.pop(EMBEDDING_FIELD, None)
         shown["embedding_status"] = embedding_status(document, self.embed_fields, self.model_id, self.dimensions)
@@ -176,10 +204,21 @@ async def load_products(catalog: ProductCatalog, products: Sequence[Mapping[str,
     return LoadReport(written=len(results) - unchanged, unchanged=unchanged)
 
 
+def content_etag(document: Mapping[str, Any]) -> str:
+    """The ETag clients see: a hash of the fields they own plus whether the product is deleted.
+
+    The pipeline's write-back of the vector changes the stored document (and its store ETag) but not this, so an
+    ETag a client got from ``PUT``/``GET`` stays good for its next conditional write until someone changes what it
+    wrote.
+    """
+    payload = json.dumps([client_fields(document), document.get(DELETED_FIELD) is True], sort_keys=True, default=str)
+    return '"' + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32] + '"'
+
+
 def _matches(if_match: str | None, current: Mapping[str, Any] | None) -> bool:
-    """HTTP ``If-Match``: absent matches anything; ``*`` any stored product; else exactly its ETag."""
+    """HTTP ``If-Match``: absent matches anything; ``*`` any stored product; else exactly its content ETag."""
     if if_match is None:
         return True
     if current is None:
         return False
-    return if_match == "*" or current.get("_etag") == if_match
+    return if_match == "*" or content_etag(current) == if_match

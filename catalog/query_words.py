@@ -106,7 +106,8 @@ CATEGORY_SYNONYMS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         "bidon = bottle; blinky|rear light|front light = light; casquette = cap; cagoule|anorak = rain jacket;"
         "frameset = frame; drop|drop bar|drops = handlebar; saddlebag = pannier; steering bearing = headset;"
         "walking stick|hiking stick = trekking pole; flask = thermos/coffee gear; pant|trouser = tight;"
-        "bibshort = bib short; shelter = tent; cooker = stove; holder|bottle holder = cage; headgear = helmet"
+        "bibshort = bib short; shelter = tent; cooker = stove; holder|bottle holder = cage; headgear = helmet;"
+        "hydration backpack|hydration bladder = hydration pack; derailer = derailleur; rain coat = rain jacket"
     ).items()
 }
 # Nouns that name products even where the catalog has no such category: the word before them is a modifier

@@ -40,7 +40,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 #: ", 52" / ", L" / ", XL" at the end of a variant's name, and a colour right before it.
 _SIZE_SUFFIX = re.compile(r",\s*(?:\d{2}|XS|S|M|L|XL|XXL)\s*$", re.I)
 _COLOUR_SUFFIX = re.compile(
-    r"(?:\s*-\s*|\s+)(?:black|red|silver|blue|yellow|white|multi|green|grey|gray|orange)\s*$", re.I
+    r"(?:\s*[-,]\s*|\s+)(?:black|red|silver|blue|yellow|white|multi|green|grey|gray|orange)\s*$", re.I
 )
 
 

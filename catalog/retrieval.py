@@ -101,7 +101,10 @@ class ProductFinder:
             focused = without_context(question)
             if focused != question and focused:
                 narrowed = read_query(focused, names)
-                reading = replace(reading, category=narrowed.category, category_candidates=narrowed.category_candidates)
+                if narrowed.category or narrowed.category_candidates:
+                    reading = replace(
+                        reading, category=narrowed.category, category_candidates=narrowed.category_candidates
+                    )
         explicit = filters or SearchFilters()
         category = await self.categories.resolve(explicit.category) if explicit.category else None
         return reading.with_overrides(category=category, min_price=explicit.min_price, max_price=explicit.max_price)

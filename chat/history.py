@@ -25,11 +25,14 @@ class Turn:
     # Nanoseconds since the epoch: orders turns even when two land in the same millisecond.
     sequence: int = field(default_factory=time.time_ns)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The hashed principal the session belongs to: only they can read, continue or delete it.
+    owner: str = ""
 
     def to_document(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "session_id": self.session_id,
+            "owner": self.owner,
             "sequence": self.sequence,
             "created_at": self.created_at,
             "message": self.message,
@@ -51,6 +54,7 @@ class Turn:
             created_at=document["created_at"],
             sequence=int(document["sequence"]),
             id=document["id"],
+            owner=str(document.get("owner") or ""),
         )
 
     def as_messages(self) -> list[dict[str, str]]:
@@ -63,28 +67,48 @@ class ChatHistory:
     Args:
         container: the history container (partition key ``/session_id``).
         max_turns: turns kept per session; older ones are deleted when a new one is added.
+        ttl_seconds: how long a turn is kept (Cosmos DB deletes it through ``ttl``; the embedded store's timer
+            through ``expires_at``).
     """
 
-    def __init__(self, container: DocumentContainer, max_turns: int) -> None:
+    def __init__(self, container: DocumentContainer, max_turns: int, ttl_seconds: int = 30 * 86_400) -> None:
         self.container = container
         self.max_turns = max_turns
+        self.ttl_seconds = ttl_seconds
 
-    async def load(self, session_id: str) -> list[Turn]:
+    async def load(self, session_id: str, owner: str) -> list[Turn]:
+        """The turns of ``session_id`` that belong to ``owner``, oldest first (none for anyone else)."""
         documents = await self.container.query(
-            [FieldFilter("session_id", "eq", session_id)], partition_key=session_id, order_by="sequence"
+            [
+                FieldFilter("session_id", "eq", session_id),
+                FieldFilter("owner", "eq", owner),
+                FieldFilter("expires_at", "gt", time.time()),
+            ],
+            partition_key=session_id,
+            order_by="sequence",
         )
         # Partition key filters are advisory on some servers: the session filter above is what scopes the result.
         return [Turn.from_document(document) for document in documents]
 
-    async def append(self, turn: Turn, earlier: list[Turn]) -> None:
-        """Store ``turn``; ``earlier`` (the turns loaded for this request) beyond ``max_turns`` are deleted."""
-        await self.container.create(turn.to_document())
+    async def append(self, turn: Turn, earlier: list[Turn], *, owner: str) -> None:
+        """Store ``turn`` for ``owner``; ``earlier`` (the turns loaded for this request) beyond ``max_turns`` are
+        deleted."""
+        turn.owner = owner
+        document = {**turn.to_document(), "expires_at": time.time() + self.ttl_seconds, "ttl": self.ttl_seconds}
+        await self.container.create(document)
         for old in earlier[: max(0, len(earlier) + 1 - self.max_turns)]:
             await self._delete(old)
 
-    async def forget(self, session_id: str) -> int:
-        """Delete every turn of the session; returns how many there were."""
-        turns = await self.load(session_id)
+    async def delete_expired(self, limit: int = 500) -> int:
+        """Delete up to ``limit`` expired turns (the embedded store has no TTL; a timer calls this)."""
+        expired = await self.container.query([FieldFilter("expires_at", "le", time.time())], limit=limit)
+        for document in expired:
+            await self._delete(Turn.from_document(document))
+        return len(expired)
+
+    async def forget(self, session_id: str, owner: str) -> int:
+        """Delete ``owner``'s turns of the session; returns how many there were."""
+        turns = await self.load(session_id, owner)
         for turn in turns:
             await self._delete(turn)
         return len(turns)

@@ -1,19 +1,18 @@
-"""Chat models: one interface (stream, with complete in the base) and the offline extractive default.
+"""Chat models: one interface (stream, with complete in the base).
 
-No language model runs offline here, so the default backend, :class:`ExtractiveChatModel`, says so and answers with
-the retrieved products themselves, cited. Any OpenAI-compatible endpoint (Azure OpenAI, OpenAI, Ollama, vLLM,
-llama.cpp server) can be configured instead (:mod:`chat.openai_chat`).
+Offline, :class:`chat.answer_writer.AnswerWriter` answers from the retrieved products without a language model; any
+OpenAI-compatible endpoint (Azure OpenAI, OpenAI, Ollama, vLLM, llama.cpp server) can be configured instead
+(:mod:`chat.openai_chat`).
 """
 
 from __future__ import annotations
 
 import abc
-import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.tokens import count_tokens
+from catalog.query_understanding import QueryReading
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,8 @@ class RetrievedProduct:
     text: str
     content_hash: str | None = None
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Other variants of the same model grouped into this result (``{"id", "name", "price"}``).
+    variants: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,17 @@ class ChatPrompt:
         messages: the assembled chat messages (system rules, products as data, history, question).
         question: the standalone question.
         products: the retrieved products, in the order the messages number them.
+        reading: how the question was read (bounds, sort, category, kind), when it was.
+        no_match: retrieval found nothing the question asks for.
+        closest: when a price bound excluded everything: the nearest products outside it.
     """
 
     messages: list[dict[str, str]]
     question: str
     products: list[RetrievedProduct]
+    reading: QueryReading | None = None
+    no_match: bool = False
+    closest: list[RetrievedProduct] = field(default_factory=list)
 
 
 @dataclass
@@ -88,49 +95,3 @@ class ChatModel(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients."""
-
-
-NO_MODEL_NOTICE = (
-    "No language model is configured (CHAT_BACKEND=extractive), so this answer lists the catalog products that "
-    "best match your question instead of writing one."
-)
-NO_PRODUCTS_ANSWER = (
-    "No language model is configured (CHAT_BACKEND=extractive), and no product in the catalog matches this question."
-)
-
-
-class ExtractiveChatModel(ChatModel):
-    """The honest offline default: the retrieved products as a cited list, saying no language model wrote it."""
-
-    model_id = "extractive-v1"
-    is_language_model = False
-
-    def __init__(self, sentences_per_product: int = 2) -> None:
-        self.sentences_per_product = sentences_per_product
-
-    def answer(self, products: Sequence[RetrievedProduct]) -> str:
-        if not products:
-            return NO_PRODUCTS_ANSWER
-        lines = [NO_MODEL_NOTICE, ""]
-        for number, product in enumerate(products, start=1):
-            document = product.document
-            facts = [str(document["category_name"])] if document.get("category_name") else []
-            price = document.get("price")
-            if isinstance(price, int | float) and not isinstance(price, bool):
-                facts.append(f"${price:,.2f}")
-            summary = _first_sentences(str(document.get("description") or ""), self.sentences_per_product)
-            shown_facts = f" ({', '.join(facts)})" if facts else ""
-            lines.append(f"{number}. {product.name}{shown_facts}: {summary} [{number}]")
-        return "\n".join(lines)
-
-    async def stream(self, prompt: ChatPrompt) -> AsyncIterator[ChatChunk]:
-        text = self.answer(prompt.products)
-        # Word-sized pieces, so streaming clients render the same way they would for a language model.
-        for piece in re.findall(r"\S+\s*|\s+", text):
-            yield ChatChunk(piece)
-        yield ChatChunk(usage=Usage(0, count_tokens(text)))
-
-
-def _first_sentences(text: str, count: int) -> str:
-    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join(sentences[:count]).strip()

@@ -1,4 +1,6 @@
-"""The RAG chat flow: history → standalone question → semantic cache → vector search → model → history + cache.
+"""The RAG chat flow, in two steps: :meth:`ChatService.prepare` (history → standalone question → reading →
+retrieval → semantic cache → prompt) and :meth:`ChatService.answer` (stream the hit or the model's answer, then
+history + cache).
 
 Independent of Azure Functions: the HTTP blueprint, the OpenAI-compatible surface, tests and benchmarks all call
 :meth:`ChatService.ask_stream` (or :meth:`ChatService.ask`).
@@ -6,22 +8,40 @@ Independent of Azure Functions: the HTTP blueprint, the OpenAI-compatible surfac
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.errors import ClientError
 from catalog.model import display_text
-from catalog.search import ProductSearch, SearchFilters
-from chat.cache import SemanticCache, cache_scope
+from catalog.ranking import RankedProduct
+from catalog.retrieval import ProductFinder, Retrieval
+from catalog.search import SearchFilters
+from chat.cache import (
+    CacheHit,
+    CacheKey,
+    CacheSource,
+    SemanticCache,
+    cache_scope,
+    principal_key,
+    product_fingerprint,
+    reading_signature,
+)
 from chat.followup import standalone_question
 from chat.history import ChatHistory, Turn
 from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
-from embedding.base import Embedder
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
+#: Client-supplied history (the OpenAI-compatible surface) sent on to a rewrite or a prompt, at most.
+MAX_HISTORY_CHARS = 8_000
+MAX_HISTORY_MESSAGE_CHARS = 2_000
+#: Characters of a product's description a citation carries (a readable card, not the document).
+CITATION_DESCRIPTION_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,7 @@ class ChatRequest:
     filters: SearchFilters = field(default_factory=SearchFilters)
     k: int = 5
     history: list[dict[str, str]] | None = None
+    mode: str | None = None
 
 
 @dataclass
@@ -68,17 +89,21 @@ class ChatAnswer:
     cache_score: float | None
     timings: dict[str, float]
     usage: Usage
+    understood: dict[str, Any] = field(default_factory=dict)
+    no_match: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, show_cache_score: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
             "session_id": self.session_id,
             "answer": self.answer,
             "citations": self.citations,
+            "understood": self.understood,
             "cached": self.cached,
             "timings": self.timings,
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
         }
-        if self.cache_score is not None:
+        # The similarity says how close someone's earlier question was: shown only where debugging is switched on.
+        if show_cache_score and self.cache_score is not None:
             body["cache_score"] = round(self.cache_score, 6)
         return body
 
@@ -92,37 +117,68 @@ class ChatEvent:
     answer: ChatAnswer | None = None
 
 
+class SessionNotFoundError(ClientError):
+    """The session does not exist for this caller (HTTP 404): another owner's session looks the same as none."""
+
+    status = 404
+
+
+@dataclass
+class Prepared:
+    """A chat turn made ready before anything is streamed: the question, how it was read, and either a cache hit
+    or the retrieved products and the prompt.
+
+    Attributes:
+        request: the validated request.
+        session_id: the conversation (created by the server when the request named none).
+        question: the standalone question retrieval and the cache use.
+        retrieval: what the question found (always done: the cache's consistency check needs it).
+        key: where the answer is cached, or ``None`` when it must not be (a follow-up that is not standalone).
+        hit: the cached answer to serve, if any.
+        prompt: what the model is asked, on a miss.
+        turns: the session's earlier turns (to store the new one after them).
+        timings: milliseconds spent so far.
+    """
+
+    request: ChatRequest
+    session_id: str
+    question: str
+    retrieval: Retrieval
+    key: CacheKey | None
+    hit: CacheHit | None
+    prompt: ChatPrompt | None
+    turns: list[Turn]
+    timings: dict[str, float]
+
+
 class ChatService:
     """Answers questions about the catalog from retrieved products, with a semantic cache and session history.
 
     Args:
-        embedder: embeds the standalone question (the same model as the catalog).
-        search: vector search over live products.
+        finder: reads, retrieves and ranks (the same path as search).
         cache: the semantic cache.
-        history: per-session history.
+        history: per-session history, bound to each session's owner.
         model: writes the answer.
-        content_hash: the hash of a product's current embedded text (for cache invalidation).
         history_token_budget: the most tokens of history sent to the model.
+        show_cache_score: return ``cache_score`` to callers (a debugging setting).
     """
 
     def __init__(
         self,
         *,
-        embedder: Embedder,
-        search: ProductSearch,
+        finder: ProductFinder,
         cache: SemanticCache,
         history: ChatHistory,
         model: ChatModel,
-        content_hash: Callable[[Mapping[str, Any]], str],
         history_token_budget: int,
+        show_cache_score: bool = False,
     ) -> None:
-        self.embedder = embedder
-        self.search = search
+        self.finder = finder
         self.cache = cache
         self.history = history
         self.model = model
-        self.content_hash = content_hash
         self.history_token_budget = history_token_budget
+        self.show_cache_score = show_cache_score
 
     async def ask(self, request: ChatRequest) -> ChatAnswer:
         """The whole answer at once."""
@@ -132,59 +188,89 @@ class ChatService:
         raise AssertionError("ask_stream ended without a done event")  # pragma: no cover
 
     async def ask_stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Tokens as they are written, then a ``done`` event carrying the :class:`ChatAnswer`.
+        """Tokens as they are written, then a ``done`` event carrying the :class:`ChatAnswer`."""
+        prepared = await self.prepare(request)
+        async for event in self.answer(prepared):
+            yield event
 
-        Nothing is cached or stored in history unless the answer completes.
+    async def prepare(self, request: ChatRequest) -> Prepared:
+        """Everything before the answer: history, standalone question, reading, retrieval, cache lookup, prompt.
+
+        Raises:
+            SessionNotFoundError: the request names a session this caller does not own (or that does not exist).
         """
         started = time.perf_counter()
         timings = {"embed_ms": 0.0, "cache_ms": 0.0, "search_ms": 0.0, "llm_ms": 0.0}
+        owner = principal_key(request.user)
         turns: list[Turn] = []
-        if request.history is None:
-            turns = await self.history.load(request.session_id)
+        session_id = request.session_id or new_session_id()
+        if request.history is not None:
+            messages = bounded_history(request.history)
+            previous = _last_user_message(messages)
+        else:
+            if request.session_id:
+                turns = await self.history.load(request.session_id, owner)
+                if not turns:
+                    raise SessionNotFoundError(f"no session {request.session_id!r}", field="session_id")
             messages = [message for turn in turns for message in turn.as_messages()]
             previous = turns[-1].question if turns else None
-        else:
-            messages = request.history
-            previous = _last_user_message(messages)
 
         clock = time.perf_counter()
-        question = await standalone_question(self.model, messages, previous, request.message)
+        question, standalone = await standalone_question(self.model, messages, previous, request.message)
         timings["llm_ms"] += _ms(clock)
 
-        clock = time.perf_counter()
-        [vector] = await self.embedder.embed([question])
-        timings["embed_ms"] = _ms(clock)
+        retrieval = await self.finder.find(question, request.k, request.filters, request.mode)
+        timings["embed_ms"], timings["search_ms"] = retrieval.embed_ms, retrieval.search_ms
+        products = [_retrieved(item) for item in retrieval.results]
+        sources = _sources(products, set())
 
-        clock = time.perf_counter()
-        scope = cache_scope(request.user, self.model.model_id, PROMPT_VERSION, request.filters.as_dict())
-        hit = await self.cache.lookup(scope, vector)
-        timings["cache_ms"] = _ms(clock)
+        uses_history = self.model.is_language_model and bool(messages)
+        key = self._key(request, owner, session_id, retrieval, uses_history) if standalone else None
+        hit = None
+        if key is not None and not retrieval.no_match and products:
+            clock = time.perf_counter()
+            hit = await self.cache.lookup(key, retrieval.vector, sources)
+            timings["cache_ms"] = _ms(clock)
+        prompt = None
+        if hit is None:
+            shown = [] if retrieval.no_match else products
+            closest = [_retrieved(item) for item in retrieval.closest]
+            prompt = ChatPrompt(
+                build_messages(
+                    question,
+                    shown or closest,
+                    messages if self.model.is_language_model else [],
+                    history_token_budget=self.history_token_budget,
+                    understood=retrieval.reading.understood(),
+                ),
+                question,
+                shown,
+                reading=retrieval.reading,
+                no_match=retrieval.no_match or not shown,
+                closest=closest,
+            )
+        timings["prepare_ms"] = _ms(started)
+        return Prepared(request, session_id, question, retrieval, key, hit, prompt, turns, timings)
 
+    async def answer(self, prepared: Prepared) -> AsyncIterator[ChatEvent]:
+        """Stream the answer of a prepared turn; then store it in history and, when it may be, in the cache.
+
+        Nothing is cached or stored in history unless the answer completes.
+        """
+        timings = dict(prepared.timings)
+        started = time.perf_counter() - timings.pop("prepare_ms", 0.0) / 1000
         usage = Usage()
-        if hit is not None:
-            text, citations, cached, cache_score = hit.answer, hit.citations, True, hit.score
+        cache_score: float | None = None
+        if prepared.hit is not None:
+            text, citations, cache_score = (
+                prepared.hit.entry.answer,
+                prepared.hit.entry.citations,
+                prepared.hit.similarity,
+            )
             yield ChatEvent("token", text)
         else:
-            cached, cache_score = False, None
-            hits, timings["search_ms"] = await self.search.search_vector(
-                vector, request.k, request.filters, text=question
-            )
-            products = [
-                RetrievedProduct(
-                    id=str(h.document["id"]),
-                    name=str(h.document.get("name") or h.document["id"]),
-                    score=h.score,
-                    text=display_text(h.document),
-                    content_hash=self.content_hash(h.document),
-                    document=h.document,
-                )
-                for h in hits
-            ]
-            prompt = ChatPrompt(
-                build_messages(question, products, messages, history_token_budget=self.history_token_budget),
-                question,
-                products,
-            )
+            assert prepared.prompt is not None
+            prompt = prepared.prompt
             clock = time.perf_counter()
             parts: list[str] = []
             async for chunk in self.model.stream(prompt):
@@ -194,30 +280,113 @@ class ChatService:
                 usage = chunk.usage or usage
             timings["llm_ms"] += _ms(clock)
             text = "".join(parts)
-            citations = cited_products(text, products)
-            if products and text.strip():
-                sources = [{"id": p.id, "content_hash": p.content_hash} for p in products]
-                await self.cache.store(scope, question, vector, text, citations, sources)
-
+            shown = prompt.products or prompt.closest
+            citations = cited_products(text, shown)
+            if prepared.key is not None and prompt.products and not prompt.no_match:
+                cited_ids = {c["id"] for c in citations}
+                await self.cache.store(
+                    prepared.key, prepared.question, prepared.retrieval.vector, text, citations,
+                    _sources(prompt.products, cited_ids),
+                )  # fmt: skip
+        cached = prepared.hit is not None
+        request = prepared.request
         if request.history is None:
-            turn = Turn(request.session_id, request.message, question, text, citations, cached)
-            await self.history.append(turn, turns)
+            turn = Turn(prepared.session_id, request.message, prepared.question, text, citations, cached)
+            await self.history.append(turn, prepared.turns, owner=principal_key(request.user))
         timings["total_ms"] = _ms(started)
-        answer = ChatAnswer(request.session_id, question, text, citations, cached, cache_score, timings, usage)
+        answer = ChatAnswer(
+            prepared.session_id, prepared.question, text, citations, cached, cache_score, timings, usage,
+            prepared.retrieval.reading.understood(), prepared.retrieval.no_match,
+        )  # fmt: skip
         yield ChatEvent("done", answer=answer)
 
-    async def session(self, session_id: str) -> list[Turn]:
-        return await self.history.load(session_id)
+    def _key(
+        self, request: ChatRequest, owner: str, session_id: str, retrieval: Retrieval, uses_history: bool
+    ) -> CacheKey:
+        # An answer whose prompt held history (which the client controls) stays in that conversation.
+        if uses_history:
+            conversation = request.history if request.history is not None else session_id
+            owner = "conversation:" + principal_key(json.dumps([owner, conversation], sort_keys=True))
+        scope = cache_scope(owner, self.model.model_id, PROMPT_VERSION)
+        signature = reading_signature(retrieval.reading, request.filters.as_dict(), request.k, request.mode or "")
+        text = " ".join(retrieval.reading.text.split()).casefold()
+        exact = (
+            text
+            if self.finder.search.embedder.count_tokens(text) > self.finder.search.embedder.max_input_tokens // 2
+            else None
+        )
+        return CacheKey(scope, signature, exact)
 
-    async def forget(self, session_id: str) -> int:
-        return await self.history.forget(session_id)
+    async def session(self, session_id: str, user: str) -> list[Turn]:
+        """The caller's turns of ``session_id``.
+
+        Raises:
+            SessionNotFoundError: none (another owner's session looks the same as a missing one).
+        """
+        turns = await self.history.load(session_id, principal_key(user))
+        if not turns:
+            raise SessionNotFoundError(f"no session {session_id!r}", field="session_id")
+        return turns
+
+    async def forget(self, session_id: str, user: str) -> int:
+        """Delete the caller's turns of ``session_id``; returns how many there were."""
+        return await self.history.forget(session_id, principal_key(user))
+
+
+def new_session_id() -> str:
+    """A session id only the server creates: 128 random bits."""
+    return uuid.uuid4().hex
+
+
+def bounded_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The newest client-supplied messages within :data:`MAX_HISTORY_CHARS` (each cut to
+    :data:`MAX_HISTORY_MESSAGE_CHARS`): what a rewrite or a prompt may carry, however much a client sends."""
+    kept: list[dict[str, str]] = []
+    used = 0
+    for message in reversed(messages):
+        content = message["content"][:MAX_HISTORY_MESSAGE_CHARS]
+        if used + len(content) > MAX_HISTORY_CHARS:
+            break
+        kept.append({"role": message["role"], "content": content})
+        used += len(content)
+    kept.reverse()
+    return kept
+
+
+def _retrieved(item: RankedProduct) -> RetrievedProduct:
+    document = item.document
+    return RetrievedProduct(
+        id=str(document["id"]),
+        name=str(document.get("name") or document["id"]),
+        score=item.similarity,
+        text=display_text(document),
+        document=document,
+        variants=item.variants,
+    )
+
+
+def _sources(products: list[RetrievedProduct], cited: set[str]) -> list[CacheSource]:
+    return [CacheSource(p.id, product_fingerprint(p.document), p.id in cited) for p in products]
 
 
 def cited_products(answer: str, products: list[RetrievedProduct]) -> list[dict[str, Any]]:
-    """The products the answer cites by ``[n]``; every retrieved product when it cites none by number."""
+    """The products the answer cites by ``[n]``; every product it names when it cites none by number."""
     numbers = [int(n) for n in _CITATION.findall(answer)]
-    chosen = [products[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(products)] or products
-    return [{"id": p.id, "name": p.name, "score": round(p.score, 6)} for p in chosen]
+    chosen = [products[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(products)]
+    if not chosen:
+        lowered = answer.casefold()
+        chosen = [p for p in products if p.name.casefold() in lowered]
+    return [{"id": p.id, "name": p.name, "score": round(p.score, 6), **_card(p.document)} for p in chosen]
+
+
+def _card(document: dict[str, Any]) -> dict[str, Any]:
+    """What a citation shows of its product: enough for a readable card, never the whole document."""
+    description = str(document.get("description") or "")
+    return {
+        "price": document.get("price"),
+        "category_name": document.get("category_name"),
+        "description": description[:CITATION_DESCRIPTION_CHARS],
+    }
 
 
 def _last_user_message(messages: list[dict[str, str]]) -> str | None:

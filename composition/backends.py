@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chat.models import ChatModel, ExtractiveChatModel
+from chat.answer_writer import AnswerWriter
+from chat.models import ChatModel
 from composition.settings import ChatBackend, CosmosAuth, EmbeddingBackend, Settings, SettingsError, StoreBackend
 from embedding.base import Embedder
 from store.base import DocumentStore
@@ -81,7 +82,7 @@ def build_embedder(settings: Settings) -> Embedder:
 def build_chat_model(settings: Settings) -> ChatModel:
     """The chat model the settings choose; its client is created here, once."""
     if settings.CHAT_BACKEND is ChatBackend.EXTRACTIVE:
-        return ExtractiveChatModel()
+        return AnswerWriter()
     from chat.openai_chat import OpenAIChatModel
     from composition.openai_clients import azure_openai_client, openai_client
 

@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.categories import CategoryIndex
 from catalog.embedding_sync import BatchReport, EmbeddingPipeline
 from catalog.model import expected_hash
 from catalog.products import ProductCatalog
+from catalog.retrieval import ProductFinder
 from catalog.search import ProductSearch
 from chat.cache import SemanticCache
 from chat.history import ChatHistory
@@ -36,6 +38,9 @@ class Services:
     chat_model: ChatModel
     #: What the change-feed pipeline has done since this process started (shown by /api/health).
     pipeline_totals: BatchReport = field(default_factory=BatchReport)
+    #: The HTTP host sends a response body while it is produced (the local dev host sets it); the Functions host
+    #: cannot for a ``func.HttpResponse``, so streamed answers come whole there.
+    http_streaming: bool = False
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
     _features: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +77,20 @@ class Services:
         search: ProductSearch = self._features["search"]
         return search
 
+    async def categories(self) -> CategoryIndex:
+        """The catalog's categories with counts (built once, re-read every few seconds)."""
+        if "categories" not in self._features:
+            self._features["categories"] = CategoryIndex(await self.products())
+        categories: CategoryIndex = self._features["categories"]
+        return categories
+
+    async def finder(self) -> ProductFinder:
+        """Question → reading → retrieval → ranking: what search and chat both use (built once)."""
+        if "finder" not in self._features:
+            self._features["finder"] = ProductFinder(await self.search(), await self.categories())
+        finder: ProductFinder = self._features["finder"]
+        return finder
+
     async def embedding_pipeline(self) -> EmbeddingPipeline:
         """The change-feed pipeline over the products and dead-letter containers (built once)."""
         if "pipeline" not in self._features:
@@ -103,17 +122,19 @@ class Services:
                 await self.products(),
                 threshold=s.CHAT_CACHE_THRESHOLD,
                 ttl_seconds=s.CHAT_CACHE_TTL_SECONDS,
-                content_hash=self.content_hash,
             )
-            history = ChatHistory(await self.container_named(s.COSMOS_HISTORY_CONTAINER), s.CHAT_HISTORY_MAX_TURNS)
+            history = ChatHistory(
+                await self.container_named(s.COSMOS_HISTORY_CONTAINER),
+                s.CHAT_HISTORY_MAX_TURNS,
+                s.CHAT_HISTORY_TTL_SECONDS,
+            )
             self._features["chat"] = ChatService(
-                embedder=self.embedder,
-                search=await self.search(),
+                finder=await self.finder(),
                 cache=cache,
                 history=history,
                 model=self.chat_model,
-                content_hash=self.content_hash,
                 history_token_budget=s.CHAT_HISTORY_TOKEN_BUDGET,
+                show_cache_score=s.CHAT_DEBUG_CACHE_SCORE,
             )
         chat: ChatService = self._features["chat"]
         return chat

@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,8 @@ class FakeOpenAI:
         self.always: Fault | None = None
         self.reverse_data = False
         self.chat_pieces = ["Hello", ",", " world", "!"]
+        #: When set, the answer is computed from the request's messages (a model that follows what it is told).
+        self.chat_reply: Callable[[list[dict[str, Any]]], list[str]] | None = None
         self.send_usage = True
         self.cut_stream_after: int | None = None
         self._runner: web.AppRunner | None = None
@@ -149,7 +152,8 @@ class FakeOpenAI:
         # Azure OpenAI opens with a chunk of content-filter results and no choices.
         await send({"choices": [], "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]})
         await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
-        for number, piece in enumerate(self.chat_pieces, start=1):
+        pieces = self.chat_reply(body["messages"]) if self.chat_reply is not None else self.chat_pieces
+        for number, piece in enumerate(pieces, start=1):
             await send({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             if self.cut_stream_after == number:
                 assert request.transport is not None
@@ -157,8 +161,8 @@ class FakeOpenAI:
                 return response
         await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if self.send_usage and body.get("stream_options", {}).get("include_usage"):
-            usage = {"prompt_tokens": 42, "completion_tokens": len(self.chat_pieces), "total_tokens": 42}
-            await send({"choices": [], "usage": {**usage, "total_tokens": 42 + len(self.chat_pieces)}})
+            usage = {"prompt_tokens": 42, "completion_tokens": len(pieces), "total_tokens": 42}
+            await send({"choices": [], "usage": {**usage, "total_tokens": 42 + len(pieces)}})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

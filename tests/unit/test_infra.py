@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from chat.models import ExtractiveChatModel
+from chat.answer_writer import AnswerWriter
 from composition.containers import VECTOR_PATH
 from composition.services import Services, build_embedder
 from composition.settings import (
@@ -593,7 +593,7 @@ async def app_services() -> AsyncIterator[Services]:
     settings = infra_settings()
     embedder = build_embedder(settings)
     # container_specs reads only the settings and the embedder: no store or chat model is needed for it.
-    yield Services(settings=settings, store=None, embedder=embedder, chat_model=ExtractiveChatModel())  # type: ignore[arg-type]
+    yield Services(settings=settings, store=None, embedder=embedder, chat_model=AnswerWriter())  # type: ignore[arg-type]
     await embedder.close()
 
 
@@ -758,7 +758,7 @@ async def test_infra_creates_exactly_the_containers_the_app_uses(app_services: S
 
 
 async def test_infra_containers_are_exactly_the_bootstrap_definitions(app_services: Services) -> None:
-    # store/cosmos_bootstrap.py defines the containers from the app's own specs (what `python -m
+    # store/cosmos/definitions.py defines the containers from the app's own specs (what `python -m
     # store.cosmos_bootstrap` creates and checks); infra must create the very same ones.
     from composition.containers import container_definitions
 

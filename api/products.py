@@ -112,7 +112,14 @@ def bulk_products_body(limit: int) -> type[BulkProductsBody]:
         return [validate_product(body, where=f"products[{index}].") for index, body in enumerate(products)]
 
     listed = Annotated[list[BulkProductInput], Field(min_length=1, max_length=limit)]
-    wrapped = create_model("BulkProducts", __doc__='`{"products": [...]}`', products=(listed, ...))
+    etags = Annotated[
+        dict[str, str] | None,
+        Field(description="ETags by product id: those items are written only if still at that version."),
+    ]
+    wrapped = create_model(
+        "BulkProducts", __doc__='`{"products": [...], "if_match"?: {id: etag}}`', products=(listed, ...),
+        if_match=(etags, None),
+    )  # fmt: skip
     sent = listed | wrapped
     root = Annotated[list[dict[str, Any]], PlainValidator(validate, json_schema_input_type=sent)]
     return create_model(
@@ -140,13 +147,19 @@ class EmbeddingInfo(ResponseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    status: Annotated[str, enum_of(STATUS_EMBEDDED, STATUS_FAILED)] | None = None
+    status: Annotated[str, enum_of(STATUS_EMBEDDED, STATUS_FAILED, STATUS_PENDING)] | None = Field(
+        default=None, description="`pending` only after a re-embed request (`requested_at`), until it is embedded."
+    )
     model: str | None = None
     dimensions: int | None = None
+    fields: list[str] | None = Field(default=None, description="The product fields the embedded text was made of.")
     content_hash: str | None = None
     embedded_at: str | None = None
     truncated: bool | None = None
     error: str | None = Field(default=None, description="Why it failed (failed only).")
+    retryable: bool | None = Field(default=None, description="A later try may pass (failed only).")
+    attempts: int | None = Field(default=None, description="Tries of this text so far (failed only).")
+    requested_at: str | None = Field(default=None, description="When a re-embed was asked for (pending only).")
 
 
 class Product(ResponseModel):
@@ -170,10 +183,23 @@ class ProductWritten(Product):
     outcome: Annotated[str, enum_of("created", "updated", "unchanged")]
 
 
+class BulkItem(ResponseModel):
+    """What happened to one item of a bulk write."""
+
+    id: str
+    outcome: Annotated[str, enum_of("created", "updated", "unchanged", "failed")]
+    etag: str | None = Field(default=None, description="The stored version (for `If-Match`), when written.")
+    error: str | None = Field(default=None, description="Why it was not written (failed only).")
+    status: int | None = Field(default=None, description="The status the item alone would have had (failed only).")
+
+
 class BulkResult(ResponseModel):
-    """How many products were created, updated or found unchanged, and their ids."""
+    """How many products were created, updated, found unchanged or not written, and each item's outcome (in the
+    order sent). HTTP 207 when any item failed: the others were written."""
 
     created: int = Field(ge=0)
     updated: int = Field(ge=0)
     unchanged: int = Field(ge=0)
+    failed: int = Field(default=0, ge=0)
     ids: list[str]
+    items: list[BulkItem] = Field(default_factory=list)

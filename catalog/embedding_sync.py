@@ -15,7 +15,11 @@ Safe by construction:
   ``failed`` with the reason instead of failing every redelivery of the batch. When the refused write is the
   dead-letter record itself (an id too long for it, say), that is logged and the product is still marked failed.
 * **No retry of a known failure.** A document already marked ``failed`` for exactly its current embedded fields and
-  model is skipped, so a failure's own write-back (or any other unrelated edit) does not start it over.
+  model is skipped, so a failure's own write-back (or any other unrelated edit) does not start it over. Only the
+  reconciler (:mod:`catalog.reconcile`) asks for another try, of failures stamped ``retryable``, a bounded number of
+  times.
+
+Whether a stored vector is current, and what a stamp holds, is :class:`catalog.model.EmbeddingRecipe`'s to say.
 """
 
 from __future__ import annotations
@@ -31,13 +35,9 @@ from typing import Any
 from catalog.model import (
     EMBEDDING_FIELD,
     EMBEDDING_INFO_FIELD,
-    STATUS_EMBEDDED,
-    STATUS_FAILED,
+    EmbeddingRecipe,
     InvalidProductError,
-    content_hash,
-    embedding_text,
-    invalid_content_hash,
-    is_deleted,
+    VectorState,
     utc_timestamp,
 )
 from embedding.base import (
@@ -123,14 +123,18 @@ class EmbeddingPipeline:
         self.deadletters = deadletters
         self.embedder = embedder
         self.fields = tuple(fields)
+        self.recipe = EmbeddingRecipe(self.fields, embedder.model_id, embedder.dimensions)
         self.clock = clock
         self.totals = totals
 
-    async def embed_changed_products(self, documents: Sequence[Any]) -> BatchReport:
+    async def embed_changed_products(self, documents: Sequence[Any], *, retry_failed: bool = False) -> BatchReport:
         """Embed the documents of one change-feed batch that need it and write their vectors back.
 
         Args:
-            documents: the changed documents as the change feed delivered them (with ``_etag``).
+            documents: the changed documents as the change feed delivered them (with ``_etag``), or as the
+                reconciler read them.
+            retry_failed: try again documents already marked failed for their current text (the reconciler passes
+                only the ones whose failure may pass); otherwise they are skipped.
 
         Returns:
             Counts of what happened; also logged as one structured line.
@@ -147,21 +151,22 @@ class EmbeddingPipeline:
             if not isinstance(document, Mapping) or not isinstance(document.get("id"), str):
                 await self._dead_letter_malformed(document, report)
                 continue
-            if is_deleted(document) or self._failed_as_is(document):
+            state = self.recipe.state(document)
+            skipped = (VectorState.DELETED, VectorState.CURRENT) + (() if retry_failed else (VectorState.FAILED,))
+            if state in skipped:
                 report.skipped += 1
                 continue
             try:
-                text = embedding_text(document, self.fields)
+                text = self.recipe.text(document)
             except InvalidProductError as error:
                 failures.append((document, error.reason))
                 continue
-            digest = content_hash(text, self.embedder.model_id, self.embedder.dimensions)
-            if digest == _stored_hash(document) and self._has_current_vector(document):
-                report.skipped += 1
-                continue
-            work.append(_Work(document, self.embedder.prepare(text), digest))
+            work.append(_Work(document, self.embedder.prepare(text), self.recipe.content_hash(text)))
 
-        await _bounded_gather([self._mark_failed(doc, reason, report) for doc, reason in failures], WRITE_CONCURRENCY)
+        # An invalid document stays failed until someone edits it: no later try can pass.
+        await _bounded_gather(
+            [self._mark_failed(doc, reason, report, retryable=False) for doc, reason in failures], WRITE_CONCURRENCY
+        )
         # Batch by batch, each written back before the next is embedded: the first products of a large change
         # become searchable after one request, not after the whole invocation.
         for indices in self.embedder.plan_batches([item.prepared for item in work]):
@@ -171,7 +176,8 @@ class EmbeddingPipeline:
             tasks = [
                 self._write_vector(item, vector, report) for item, vector in zip(batch, vectors, strict=True) if vector
             ]
-            tasks += [self._mark_failed(document, reason, report) for document, reason in refused]
+            # The model refused this input; another day (a changed service-side limit or filter) it may not.
+            tasks += [self._mark_failed(document, reason, report, retryable=True) for document, reason in refused]
             await _bounded_gather(tasks, WRITE_CONCURRENCY)
 
         report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -179,29 +185,6 @@ class EmbeddingPipeline:
         if self.totals is not None:
             self.totals.add(report)
         return report
-
-    def _failure_hash(self, document: Mapping[str, Any]) -> str:
-        """The hash a document that cannot be embedded carries, so an unchanged failure is not redone."""
-        return invalid_content_hash(document, self.fields, self.embedder.model_id, self.embedder.dimensions)
-
-    def _failed_as_is(self, document: Mapping[str, Any]) -> bool:
-        """Whether the document is marked failed for exactly these embedded fields and this model."""
-        info = document.get(EMBEDDING_INFO_FIELD)
-        return (
-            isinstance(info, Mapping)
-            and info.get("status") == STATUS_FAILED
-            and info.get("content_hash") == self._failure_hash(document)
-        )
-
-    def _has_current_vector(self, document: Mapping[str, Any]) -> bool:
-        vector = document.get(EMBEDDING_FIELD)
-        info = document.get(EMBEDDING_INFO_FIELD)
-        return (
-            isinstance(vector, list)
-            and len(vector) == self.embedder.dimensions
-            and isinstance(info, Mapping)
-            and info.get("status") == STATUS_EMBEDDED
-        )
 
     async def _embed(
         self, work: list[_Work], failures: list[tuple[Mapping[str, Any], str]], report: BatchReport
@@ -235,14 +218,7 @@ class EmbeddingPipeline:
 
     async def _write_vector(self, item: _Work, vector: list[float], report: BatchReport) -> None:
         document = item.document
-        info = {
-            "status": STATUS_EMBEDDED,
-            "model": self.embedder.model_id,
-            "dimensions": self.embedder.dimensions,
-            "content_hash": item.content_hash,
-            "embedded_at": self.clock(),
-            "truncated": item.prepared.truncated,
-        }
+        info = self.recipe.embedded_stamp(item.content_hash, truncated=item.prepared.truncated, at=self.clock())
         operations = [
             PatchOperation("set", "/" + EMBEDDING_FIELD, vector),
             PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info),
@@ -250,24 +226,20 @@ class EmbeddingPipeline:
         try:
             written = await self._conditional_patch(document, operations, report)
         except RejectedDocumentError as error:
-            # Writing it again would be refused again: record why on the document, and let the batch go on.
-            await self._mark_failed(document, f"vector write-back refused by the store: {error}", report)
+            # Writing it again now would be refused again: record why on the document, and let the batch go on. A
+            # later try may pass (the document's other fields may shrink), so the reconciler may try again.
+            reason = f"vector write-back refused by the store: {error}"
+            await self._mark_failed(document, reason, report, retryable=True)
             return
         if written:
             report.embedded += 1
             report.truncated += int(item.prepared.truncated)
 
-    async def _mark_failed(self, document: Mapping[str, Any], reason: str, report: BatchReport) -> None:
-        digest = self._failure_hash(document)
-        info = {
-            "status": STATUS_FAILED,
-            "model": self.embedder.model_id,
-            "dimensions": self.embedder.dimensions,
-            "content_hash": digest,
-            "embedded_at": self.clock(),
-            "truncated": False,
-            "error": reason,
-        }
+    async def _mark_failed(
+        self, document: Mapping[str, Any], reason: str, report: BatchReport, *, retryable: bool
+    ) -> None:
+        info = self.recipe.failed_stamp(document, reason, retryable=retryable, at=self.clock())
+        digest = info["content_hash"]
         operations = [PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info)]
         if EMBEDDING_FIELD in document:
             # The old vector describes text that is gone: keep it out of search.
@@ -349,11 +321,6 @@ def _shown(document: Any) -> str:
     """A document's id for a log line, cut short (ids the store refuses can be long)."""
     product_id = str(document.get("id")) if isinstance(document, Mapping) else "<no id>"
     return repr(product_id if len(product_id) <= 80 else product_id[:80] + "...")
-
-
-def _stored_hash(document: Mapping[str, Any]) -> str | None:
-    info = document.get(EMBEDDING_INFO_FIELD)
-    return info.get("content_hash") if isinstance(info, Mapping) else None
 
 
 def _latest_per_id(documents: Sequence[Any], report: BatchReport) -> list[Any]:

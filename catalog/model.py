@@ -6,9 +6,11 @@ the ones in :data:`SERVER_FIELDS`. The embedding pipeline writes:
 ``embedding``
     the vector (list of floats), the container's vector path.
 ``embedding_info``
-    ``{"status": "embedded" | "failed", "model", "dimensions", "content_hash", "embedded_at", "truncated",
-    "error"}`` — ``content_hash`` covers exactly the embedded text plus the model id and dimensions, so a
-    document whose hash matches is never embedded twice (the change-feed echo of our own write-back included).
+    ``{"status": "embedded" | "failed", "model", "dimensions", "fields", "content_hash", "embedded_at",
+    "truncated"}``, and on a failure also ``"error"``, ``"retryable"`` and ``"attempts"`` — ``content_hash`` covers
+    exactly the embedded text plus the model id and dimensions, so a document whose hash matches is never embedded
+    twice (the change-feed echo of our own write-back included). :class:`EmbeddingRecipe` makes the stamps and
+    judges them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from catalog.errors import ValidationError
@@ -114,15 +118,132 @@ def expected_hash(product: Mapping[str, Any], fields: Sequence[str], model_id: s
 
 def embedding_status(product: Mapping[str, Any], fields: Sequence[str], model_id: str, dimensions: int) -> str:
     """``embedded`` or ``failed`` when the stored result is current for this text and model, else ``pending``."""
+    return EmbeddingRecipe(tuple(fields), model_id, dimensions).status(product)
+
+
+class VectorState(StrEnum):
+    """What a stored product's embedding is, measured against the current :class:`EmbeddingRecipe`."""
+
+    #: Embedded from exactly the current text, model and dimensions, with a vector of that size.
+    CURRENT = "current"
+    #: Never stamped (a change the pipeline never saw), or stamped embedded but without a usable vector.
+    MISSING = "missing"
+    #: Stamped for other text, another model or dimensions (another ``EMBED_FIELDS`` that changed the text).
+    STALE = "stale"
+    #: Marked failed for exactly its current embedded fields and this model.
+    FAILED = "failed"
+    #: Soft-deleted: nothing to embed.
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class EmbeddingRecipe:
+    """What makes a stored vector current: the embedded fields, the model id and the dimensions.
+
+    The one owner of "is this stored vector current?": the change-feed pipeline, the reconciler, product reads and
+    the status view all ask :meth:`state`, and the stamps written on documents are made here.
+
+    A stamp also records ``fields``, for people; currency is decided by ``content_hash``, which covers the embedded
+    text (so a change of ``EMBED_FIELDS`` that changes a product's text makes it stale, and one that leaves its text
+    as it was costs nothing), the model id and the dimensions.
+    """
+
+    fields: tuple[str, ...]
+    model_id: str
+    dimensions: int
+
+    def text(self, product: Mapping[str, Any]) -> str:
+        """The text embedded for ``product`` (raises :class:`InvalidProductError` as :func:`embedding_text`)."""
+        return embedding_text(product, self.fields)
+
+    def content_hash(self, text: str) -> str:
+        return content_hash(text, self.model_id, self.dimensions)
+
+    def failure_hash(self, product: Mapping[str, Any]) -> str:
+        return invalid_content_hash(product, self.fields, self.model_id, self.dimensions)
+
+    def expected_hash(self, product: Mapping[str, Any]) -> str:
+        return expected_hash(product, self.fields, self.model_id, self.dimensions)
+
+    def state(self, product: Mapping[str, Any]) -> VectorState:
+        """Where ``product``'s embedding stands against this recipe (see :class:`VectorState`)."""
+        if is_deleted(product):
+            return VectorState.DELETED
+        return self._stored_state(product)
+
+    def status(self, product: Mapping[str, Any]) -> str:
+        """What a reader is shown: ``embedded``, ``failed`` or ``pending`` (deleted products keep their status)."""
+        state = self._stored_state(product)
+        if state is VectorState.CURRENT:
+            return STATUS_EMBEDDED
+        return STATUS_FAILED if state is VectorState.FAILED else STATUS_PENDING
+
+    def _stored_state(self, product: Mapping[str, Any]) -> VectorState:
+        info = product.get(EMBEDDING_INFO_FIELD)
+        if not isinstance(info, Mapping) or info.get("status") not in (STATUS_EMBEDDED, STATUS_FAILED):
+            return VectorState.MISSING
+        if info.get("status") == STATUS_FAILED:
+            # Every failure carries the hash of its source fields: an edit of them, or another model, is a new try.
+            return VectorState.FAILED if info.get("content_hash") == self.failure_hash(product) else VectorState.STALE
+        try:
+            digest = self.content_hash(self.text(product))
+        except InvalidProductError:
+            return VectorState.STALE  # embedded once, cannot be now: the pipeline marks it failed
+        if info.get("content_hash") != digest:
+            return VectorState.STALE
+        return VectorState.CURRENT if _has_vector(product, self.dimensions) else VectorState.MISSING
+
+    def embedded_stamp(self, digest: str, *, truncated: bool, at: str) -> dict[str, Any]:
+        """The ``embedding_info`` written with a vector made from text hashing to ``digest``."""
+        return {
+            "status": STATUS_EMBEDDED,
+            "model": self.model_id,
+            "dimensions": self.dimensions,
+            "fields": list(self.fields),
+            "content_hash": digest,
+            "embedded_at": at,
+            "truncated": truncated,
+        }
+
+    def failed_stamp(self, product: Mapping[str, Any], reason: str, *, retryable: bool, at: str) -> dict[str, Any]:
+        """The ``embedding_info`` of a product that could not be embedded.
+
+        Args:
+            product: the document as read (its earlier failure, for the same text, counts toward ``attempts``).
+            reason: why, for people.
+            retryable: whether the same text may succeed later (the model or the store refused it), as opposed to
+                a document that cannot be embedded until someone edits it (an empty description).
+            at: the timestamp.
+        """
+        digest = self.failure_hash(product)
+        previous = product.get(EMBEDDING_INFO_FIELD)
+        attempts = 1
+        if isinstance(previous, Mapping) and previous.get("status") == STATUS_FAILED:
+            if previous.get("content_hash") == digest:
+                earlier = previous.get("attempts")
+                attempts = (earlier if isinstance(earlier, int) and not isinstance(earlier, bool) else 1) + 1
+        return {
+            "status": STATUS_FAILED,
+            "model": self.model_id,
+            "dimensions": self.dimensions,
+            "fields": list(self.fields),
+            "content_hash": digest,
+            "embedded_at": at,
+            "truncated": False,
+            "error": reason,
+            "retryable": retryable,
+            "attempts": attempts,
+        }
+
+
+def failure_retry_allowed(product: Mapping[str, Any], max_attempts: int) -> bool:
+    """Whether a product marked failed may be tried again: its failure was retryable and it has been tried fewer
+    than ``max_attempts`` times. Stamps from before failures were classified say nothing, and are not retried."""
     info = product.get(EMBEDDING_INFO_FIELD)
-    if not isinstance(info, Mapping) or info.get("content_hash") != expected_hash(
-        product, fields, model_id, dimensions
-    ):
-        return STATUS_PENDING
-    status = info.get("status")
-    if status == STATUS_EMBEDDED and not _has_vector(product, dimensions):
-        return STATUS_PENDING
-    return str(status) if status in (STATUS_EMBEDDED, STATUS_FAILED) else STATUS_PENDING
+    if not isinstance(info, Mapping) or info.get("retryable") is not True:
+        return False
+    attempts = info.get("attempts")
+    return isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < max_attempts
 
 
 def _has_vector(product: Mapping[str, Any], dimensions: int) -> bool:

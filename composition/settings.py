@@ -7,6 +7,7 @@ and raises :class:`SettingsError` with one line naming the key and an example va
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -92,6 +93,14 @@ def _search_mode(raw: str) -> str:
     if mode not in ("vector", "hybrid"):
         raise ValueError("must be vector or hybrid")
     return mode
+
+
+def _schedule(raw: str) -> str:
+    # The Functions host parses it; catch the usual mistake here: a five-field cron expression.
+    text = raw.strip()
+    if len(text.split()) != 6 and not re.fullmatch(r"(\d+\.)?\d{1,2}:\d{2}:\d{2}", text):
+        raise ValueError("must be an NCRONTAB expression with six fields (second first) or a TimeSpan hh:mm:ss")
+    return text
 
 
 def _fields_list(raw: str) -> tuple[str, ...]:
@@ -190,6 +199,16 @@ class Settings:
     )
     EMBED_MAX_TOTAL_WAIT_SECONDS: float = _setting(
         120.0, _float_between(0, 3600), "120", "Longest time one batch keeps retrying before the invocation fails."
+    )
+    RECONCILE_SCHEDULE: str = _setting(
+        "0 */15 * * * *",
+        _schedule,
+        "0 */15 * * * *",
+        "When the reconcile timer runs (NCRONTAB, six fields: second minute hour day month day-of-week, UTC): it "
+        "embeds products whose vector is missing, stale or failed for a reason that may pass.",
+    )
+    RECONCILE_MAX_PRODUCTS_PER_RUN: int = _setting(
+        2000, _int_between(1, 1_000_000), "2000", "Most products one reconcile run reads; the next run goes on."
     )
     AZURE_OPENAI_ENDPOINT: str = _setting(
         "", _str, "https://myaoai.openai.azure.com/", "Azure OpenAI endpoint (EMBEDDING_BACKEND=azure-openai)."

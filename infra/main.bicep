@@ -206,6 +206,8 @@ var appSettings = {
   AZURE_OPENAI_CHAT_DEPLOYMENT: chatDeploymentName
   EMBEDDING_MODEL: embeddingModelName
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
+  // The reconcile timer's schedule (a %RECONCILE_SCHEDULE% binding expression, so the host needs it as a setting).
+  RECONCILE_SCHEDULE: '0 */15 * * * *'
 }
 
 module functionApp 'app/functionapp.bicep' = {

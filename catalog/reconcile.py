@@ -192,16 +192,20 @@ class Reconciler:
     async def _run(self, scan: _Scan, report: ReconcileReport) -> None:
         while scan.budget > 0:
             limit = min(self.page_size, scan.budget)
-            page = await self.products.query(scan.page_filters(), order_by="id", limit=limit)
+            # On the budget's last page, one more row says whether the container goes on after it.
+            probe = 1 if scan.budget <= self.page_size else 0
+            rows = await self.products.query(scan.page_filters(), order_by="id", limit=limit + probe)
+            page = rows[:limit]
             report.pages += 1
             if page:
                 await self._reconcile_page(page, report)
                 scan.budget -= len(page)
                 scan.after = str(page[-1]["id"])
-            if len(page) == limit:
-                continue  # a full page: there may be more
+            if len(rows) > limit or (len(page) == limit and not probe):
+                continue  # there is more (the budget may end the run here)
             if report.resumed_after is not None and not scan.wrapped:
-                # The last id is behind us: go round to the ids before the one this run started after.
+                # The last id is behind us: go round to the ids up to the one this run started after (or, when
+                # the budget is spent, leave them to the next run, which starts at the first id).
                 scan.after, scan.until, scan.wrapped = None, report.resumed_after, True
                 continue
             report.complete = True

@@ -12,6 +12,7 @@ from catalog.embedding_sync import EmbeddingPipeline
 from catalog.model import VectorState, content_hash, embedding_text
 from catalog.reconcile import RECORD_ID, Reconciler, ReconcileRecord
 from composition.services import Services
+from composition.settings import SettingsError, load_settings
 from embedding.base import RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder
 from tests.conftest import FeedDriver
@@ -251,3 +252,22 @@ async def test_an_embedder_that_keeps_failing_stops_the_run_and_keeps_its_progre
 
     report = await reconciler.reconcile()  # the service is back
     assert (report.resumed_after, report.missing, report.embedded, report.current) == ("p004", 7, 7, 5)
+
+
+async def test_a_catalog_of_exactly_the_budget_is_read_once_and_the_run_knows_it_went_round(
+    services: Services, feed: FeedDriver, embedder: DeterministicEmbedder
+) -> None:
+    reconciler = await make_reconciler(services, max_products=8, page_size=4)
+    await write(services, *(product(n) for n in range(8)))
+    await lose_pending_changes(feed)
+
+    report = await reconciler.reconcile()
+
+    assert (report.seen, report.pages, report.complete, report.continuation) == (8, 2, True, None)
+
+
+@pytest.mark.parametrize("schedule", ["*/15 * * * *", "every 15 minutes"])
+def test_a_schedule_that_is_not_ncrontab_is_refused_at_start_up_naming_the_setting(schedule: str) -> None:
+    with pytest.raises(SettingsError, match="RECONCILE_SCHEDULE"):
+        load_settings({"RECONCILE_SCHEDULE": schedule})
+    assert load_settings({"RECONCILE_SCHEDULE": "*/30 * * * * *"}).RECONCILE_SCHEDULE == "*/30 * * * * *"

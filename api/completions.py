@@ -169,3 +169,19 @@ class OpenAIError(ResponseModel):
     """An error in OpenAI's shape, so SDKs show the message and the parameter."""
 
     error: OpenAIErrorDetail
+
+
+class ModelCard(ResponseModel):
+    """One model, as OpenAI's ``GET /v1/models`` lists it."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(ResponseModel):
+    """``GET /api/v1/models``: the catalog answers as one model."""
+
+    object: Literal["list"]
+    data: list[ModelCard]

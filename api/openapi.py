@@ -16,11 +16,12 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.body import MAX_JSON_DEPTH
 from api.chat import ChatAnswer, ChatEvent, ChatSession, ChatSessionDeleted, ChatSessionPath
-from api.completions import ChatCompletion, CompletionEvent, OpenAIError
+from api.completions import ChatCompletion, CompletionEvent, ModelList, OpenAIError
+from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
 from api.limits import ApiLimits
 from api.models import ApiModels, api_models
 from api.products import BulkResult, Product, ProductBody, ProductPath, ProductQuery, ProductWritten
-from api.search import SearchResponse
+from api.search import CategoryList, SearchResponse
 from api.status import Error, Health, HealthDegraded, InternalError, MethodNotAllowed, Unavailable
 
 OPENAPI_VERSION = "3.1.0"
@@ -62,11 +63,18 @@ class Route:
 
 
 _ETAG = {"ETag": "The stored version (send it back as `If-Match`)."}
+_OPERATOR = (
+    " Operators only: in Azure it needs a function key (never one the page uses); with Easy Auth on, a signed-in "
+    "caller also needs the Catalog.Operator app role."
+)
+_ADMIN = " Operators only: in Azure it needs the host's master key (`AuthLevel.ADMIN`)."
 _ERRORS: dict[int, tuple[str, type[BaseModel], str]] = {
     400: ("BadRequest", Error, "A field is missing, of the wrong type or out of bounds; `field` names it."),
+    403: ("Forbidden", Error, "A signed-in caller without the operator role tried to write the catalog."),
     404: ("NotFound", Error, "No such product, session or route."),
     412: ("PreconditionFailed", Error, "`If-Match` is not the stored ETag, or the document kept changing (`id`)."),
     413: ("PayloadTooLarge", Error, "The body is over MAX_REQUEST_BYTES, or a list over its item limit."),
+    429: ("TooManyRequests", Error, "Over RATE_LIMIT_PER_MINUTE for this caller; `Retry-After` says when to retry."),
     500: ("InternalError", InternalError, "Unexpected failure: only a request id, never a traceback."),
     503: ("ServiceUnavailable", Unavailable, "The app is misconfigured (the log names the setting)."),
 }
@@ -90,41 +98,52 @@ def routes(models: ApiModels) -> tuple[Route, ...]:
             "/products/{id}",
             (
                 Operation("get", "getProduct", "Read a product with its embedding status (soft-deleted ones too).",
-                          {200: Reply("The product.", Product, headers=_ETAG)}, (400, 404), query=ProductQuery),
-                Operation("put", "putProduct", "Create or replace a product; the pipeline's fields are kept.",
+                          {200: Reply("The product.", Product, headers=_ETAG)}, (400, 404), query=ProductQuery,
+                          anonymous=True),
+                Operation("put", "putProduct", "Create or replace a product; the pipeline's fields are kept."
+                          f"{_OPERATOR}",
                           {200: Reply("Replaced (or stored unchanged).", ProductWritten, headers=_ETAG),
                            201: Reply("Created.", ProductWritten, headers=_ETAG)},
-                          (400, 412, 413), body=ProductBody, body_description="The product's fields.", if_match=True),
+                          (400, 403, 412, 413), body=ProductBody, body_description="The product's fields.",
+                          if_match=True),
                 Operation("delete", "deleteProduct", "Soft delete: `deleted: true`; it leaves search at once; a later "
-                          "PUT restores it.", {200: Reply("The product, marked deleted.", Product, headers=_ETAG)},
-                          (404, 412), if_match=True),
+                          f"PUT restores it.{_OPERATOR}",
+                          {200: Reply("The product, marked deleted.", Product, headers=_ETAG)}, (403, 404, 412),
+                          if_match=True),
             ),
             ProductPath,
         ),
         Route("/products", (
-            Operation("post", "putProducts", "Create or replace many products at once.",
-                      {200: Reply("How many were created, updated or unchanged, and their ids.", BulkResult)},
+            Operation("post", "putProducts", f"Create or replace many products at once.{_OPERATOR}",
+                      {200: Reply("Every item written: created, updated or unchanged, each with its ETag.", BulkResult),
+                       207: Reply("Some items were not written (stale `if_match`, kept changing); each says why.",
+                                  BulkResult)},
                       (400, 412, 413), body=models.bulk_products, body_description=bulk),
         )),
         Route("/search", (
             Operation("get", "searchGet", "Products most similar in meaning to `q` (repeated parameters are joined "
-                      "with commas).", {200: Reply("The nearest live products, best first.", SearchResponse)}, (400,),
-                      query=models.search),
+                      "with commas).", {200: Reply("The nearest live products, best first.", SearchResponse)},
+                      (400, 429), query=models.search, anonymous=True),
             Operation("post", "searchPost", "The same search with a JSON body.",
-                      {200: Reply("The nearest live products, best first.", SearchResponse)}, (400, 413),
-                      body=models.search, body_description="The search."),
+                      {200: Reply("The nearest live products, best first.", SearchResponse)}, (400, 413, 429),
+                      body=models.search, body_description="The search.", anonymous=True),
+        )),
+        Route("/categories", (
+            Operation("get", "categories", "The catalog's categories with their numbers of live products.",
+                      {200: Reply("Largest first.", CategoryList)}, anonymous=True),
         )),
         Route("/chat", (
             Operation("post", "chat", "Answer a question about the catalog from retrieved products (RAG).",
-                      {200: chat_answer}, (400, 404, 413), body=models.chat, body_description="The question."),
+                      {200: chat_answer}, (400, 404, 413, 429), body=models.chat, body_description="The question.",
+                      anonymous=True),
         )),
         Route(
             "/chat/{session_id}",
             (
                 Operation("get", "getChatSession", "The caller's turns of the session, oldest first.",
-                          {200: Reply("The turns.", ChatSession)}, (400, 404)),
+                          {200: Reply("The turns.", ChatSession)}, (400, 404), anonymous=True),
                 Operation("delete", "deleteChatSession", "Forget the session.",
-                          {200: Reply("Forgotten.", ChatSessionDeleted)}, (400, 404)),
+                          {200: Reply("Forgotten.", ChatSessionDeleted)}, (400, 404), anonymous=True),
             ),
             ChatSessionPath,
         ),
@@ -136,7 +155,12 @@ def routes(models: ApiModels) -> tuple[Route, ...]:
                                      OpenAIError),
                           413: Reply("Too large (OpenAI's shape, or the host's when over MAX_REQUEST_BYTES).",
                                      (OpenAIError, Error)),
-                      }, body=models.chat_completion, body_description="An OpenAI chat-completions request."),
+                      }, body=models.chat_completion, body_description="An OpenAI chat-completions request.",
+                      anonymous=True),
+        )),
+        Route("/v1/models", (
+            Operation("get", "models", "The model list OpenAI-compatible chat UIs read first.",
+                      {200: Reply("One model: the catalog.", ModelList)}, anonymous=True),
         )),
         Route("/health", (
             Operation("get", "health", "Alive and able to read the store; the backends in use and the pipeline's "
@@ -145,6 +169,20 @@ def routes(models: ApiModels) -> tuple[Route, ...]:
                           503: Reply("The store cannot be read (or the app is misconfigured).",
                                      (HealthDegraded, Unavailable)),
                       }, anonymous=True),
+        )),
+        Route("/embeddings/status", (
+            Operation("get", "embeddingsStatus", "Counts by embedding status and by (model, dimensions), the oldest "
+                      f"pending product, the last reconcile report.{_ADMIN}",
+                      {200: Reply("The counts.", EmbeddingStatus)}),
+        )),
+        Route("/embeddings/failed", (
+            Operation("get", "embeddingsFailed", f"Failed products with their reasons and dead letters.{_ADMIN}",
+                      {200: Reply("One page.", FailedProducts)}, (400,), query=FailedQuery),
+        )),
+        Route("/embeddings/reembed", (
+            Operation("post", "embeddingsReembed", f"Re-embed products by id, by filter, or all.{_ADMIN}",
+                      {202: Reply("What was embedded now or queued for the change feed.", ReembedAccepted)},
+                      (400, 413), body=ReembedInput, body_description="`ids`, `filter` or `all`."),
         )),
         Route("/ui", (
             Operation("get", "chatPage", "The web chat page.", {200: Reply("HTML.", html=True)}, anonymous=True),

@@ -113,13 +113,53 @@ class SearchTimings(ResponseModel):
     search_ms: float = Field(ge=0)
 
 
-class SearchHit(ResponseModel):
-    """A stored product (every field, without its vector) and its score."""
+#: Characters of a product's description a search or chat result carries; the whole product is at
+#: ``GET /api/products/{id}``.
+DESCRIPTION_PREVIEW_CHARS = 300
 
-    model_config = ConfigDict(extra="allow")
+
+class Variant(ResponseModel):
+    """Another size or colour of a grouped result's model."""
 
     id: str
-    score: float = Field(description="Cosine similarity; the fused RRF score in hybrid mode.")
+    name: str | None = None
+    price: float | None = None
+
+
+class SearchHit(ResponseModel):
+    """A bounded projection of a live product (never the whole document or its vector) and its score."""
+
+    id: str
+    name: str | None = None
+    sku: str | None = None
+    category_name: str | None = None
+    price: float | None = None
+    description: str | None = Field(default=None, description=f"At most {DESCRIPTION_PREVIEW_CHARS} characters.")
+    score: float = Field(description="Ranking score (cosine similarity plus the catalog-structure signals).")
+    variants: list[Variant] = Field(
+        default_factory=list, description="Other sizes/colours of the same model, grouped into this result."
+    )
+
+    @classmethod
+    def of(cls, document: dict[str, Any], score: float, variants: list[dict[str, Any]]) -> SearchHit:
+        """The projection of a stored product."""
+
+        def text(name: str) -> str | None:
+            value = document.get(name)
+            return value if isinstance(value, str) else None
+
+        price = document.get("price")
+        description = text("description")
+        return cls(
+            id=str(document["id"]),
+            name=text("name"),
+            sku=text("sku"),
+            category_name=text("category_name"),
+            price=float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None,
+            description=description[:DESCRIPTION_PREVIEW_CHARS] if description is not None else None,
+            score=round(score, 6),
+            variants=[Variant.model_validate(variant) for variant in variants],
+        )
 
 
 class SearchResponse(ResponseModel):
@@ -129,5 +169,24 @@ class SearchResponse(ResponseModel):
     k: int = Field(ge=1)
     filters: SearchFiltersApplied
     mode: Annotated[str, enum_of(*SEARCH_MODES)]
+    understood: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How the question was read: price bounds, sort, category, identifiers, attributes, kind.",
+    )
+    no_match: bool = Field(default=False, description="Nothing in the catalog is what was asked for.")
     results: list[SearchHit]
+    closest: list[SearchHit] = Field(
+        default_factory=list, description="When a price bound excluded everything asked for: the nearest outside it."
+    )
     timings: SearchTimings
+
+
+class CategoryCount(ResponseModel):
+    name: str
+    count: int = Field(ge=1, description="Live (not deleted) products in the category.")
+
+
+class CategoryList(ResponseModel):
+    """``GET /api/categories``: the catalog's own categories, largest first."""
+
+    categories: list[CategoryCount]

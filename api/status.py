@@ -44,6 +44,12 @@ class EmbeddingHealth(ResponseModel):
     requests_sent: int = Field(ge=0)
 
 
+class ChatHealth(ResponseModel):
+    backend: str
+    model: str
+    language_model: bool = Field(description="False: answers are written from the catalog without a language model.")
+
+
 class Health(ResponseModel):
     """Alive, the store answers a read, the backends in use and the pipeline's counts since the process started."""
 
@@ -54,6 +60,7 @@ class Health(ResponseModel):
         "embed_requests, duration_ms."
     )
     embedding: EmbeddingHealth
+    chat: ChatHealth | None = None
 
 
 class HealthDegraded(ResponseModel):

@@ -19,11 +19,23 @@ from api.completions import (
     ChunkDelta,
     CompletionChoice,
     CompletionMessage,
+    ModelCard,
+    ModelList,
     OpenAIError,
     OpenAIErrorDetail,
 )
 from api.validation import parse
-from blueprints.http import handle, json_response, read_json, request_models, route_param, sse_event, streaming_response
+from blueprints.http import (
+    guard,
+    handle,
+    json_response,
+    read_json,
+    request_models,
+    route_param,
+    sse_event,
+    streaming_response,
+)
+from blueprints.identity import caller_of, with_cookie
 from catalog.errors import ClientError
 from chat.service import ChatAnswer, ChatEvent, ChatService, Prepared, SessionNotFoundError
 from composition.services import Services
@@ -32,35 +44,25 @@ log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 
-#: Easy Auth (App Service authentication) sets this header and strips any copy a client sends.
-PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
-
-
-def chat_user(req: func.HttpRequest, services: Services, fallback: Any = None) -> str:
-    """Whose semantic-cache scope this request uses: the signed-in principal, else the configured header."""
-    for header in (PRINCIPAL_HEADER, services.settings.CHAT_USER_HEADER):
-        value = req.headers.get(header)
-        if value and value.strip():
-            return value.strip()[:256]
-    return str(fallback)[:256] if isinstance(fallback, str) and fallback else "anonymous"
-
 
 @bp.function_name("chat")
-@bp.route(route="chat", methods=["POST"])
+@bp.route(route="chat", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def chat(req: func.HttpRequest) -> func.HttpResponse:
     return await handle(req, _chat)
 
 
 async def _chat(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Answer a question about the catalog; ``"stream": true`` answers as server-sent events."""
+    caller = guard(req, services)
     body = parse(request_models(services).chat, read_json(req, services))
-    request = body.to_request(chat_user(req, services))
+    request = body.to_request(caller.principal)
     service = await services.chat()
     if not body.stream:
-        return json_response(_answer_body(service, await service.ask(request)))
+        return with_cookie(json_response(_answer_body(service, await service.ask(request))), caller)
     # Prepared before the first byte is sent, so a refusal (an unknown session) still gets its own status code.
     prepared = await service.prepare(request)
-    return await streaming_response(_chat_events(service, prepared))
+    response = await streaming_response(_chat_events(service, prepared), streaming=services.http_streaming)
+    return with_cookie(response, caller)
 
 
 async def _chat_events(service: ChatService, prepared: Prepared) -> AsyncIterator[bytes]:
@@ -82,7 +84,7 @@ def _answer_body(service: ChatService, answer: ChatAnswer) -> ChatAnswerBody:
 
 
 @bp.function_name("chat_session")
-@bp.route(route="chat/{session_id}", methods=["GET", "DELETE"])
+@bp.route(route="chat/{session_id}", methods=["GET", "DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
 async def chat_session(req: func.HttpRequest) -> func.HttpResponse:
     return await handle(req, _chat_session)
 
@@ -90,7 +92,7 @@ async def chat_session(req: func.HttpRequest) -> func.HttpResponse:
 async def _chat_session(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """The caller's session history (oldest first), or forget it."""
     session_id = parse(ChatSessionPath, {"session_id": route_param(req, "session_id")}).session_id
-    user = chat_user(req, services)
+    user = caller_of(req, services.settings).principal
     service = await services.chat()
     if req.method == "DELETE":
         removed = await service.forget(session_id, user)
@@ -119,7 +121,7 @@ async def _chat_session(req: func.HttpRequest, services: Services) -> func.HttpR
 
 
 @bp.function_name("chat_completions")
-@bp.route(route="v1/chat/completions", methods=["POST"])
+@bp.route(route="v1/chat/completions", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def chat_completions(req: func.HttpRequest) -> func.HttpResponse:
     return await handle(req, _chat_completions)
 
@@ -135,9 +137,10 @@ async def _chat_completions(req: func.HttpRequest, services: Services) -> func.H
 
 
 async def _openai_completion(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    caller = guard(req, services)  # the body's `user` names nobody: it is whatever the client typed
     models = request_models(services)
     body: ChatCompletionInput = parse(models.chat_completion, read_json(req, services))
-    request = body.to_request(chat_user(req, services, body.user), k=models.limits.chat_default_k)
+    request = body.to_request(caller.principal, k=models.limits.chat_default_k)
     service = await services.chat()
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     model = str(body.model or service.model.model_id)
@@ -163,7 +166,9 @@ async def _openai_completion(req: func.HttpRequest, services: Services) -> func.
             )
         )
     prepared = await service.prepare(request)
-    return await streaming_response(_completion_chunks(service.answer(prepared), completion_id, model))
+    return await streaming_response(
+        _completion_chunks(service.answer(prepared), completion_id, model), streaming=services.http_streaming
+    )
 
 
 async def _completion_chunks(events: AsyncIterator[ChatEvent], completion_id: str, model: str) -> AsyncIterator[bytes]:
@@ -194,6 +199,19 @@ async def _completion_chunks(events: AsyncIterator[ChatEvent], completion_id: st
         yield sse_event(OpenAIError(error=problem).body())
         return
     yield b"data: [DONE]\n\n"
+
+
+@bp.function_name("chat_models")
+@bp.route(route="v1/models", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def chat_models(req: func.HttpRequest) -> func.HttpResponse:
+    return await handle(req, _chat_models)
+
+
+async def _chat_models(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    """``GET /api/v1/models``: what chat UIs list first; the catalog answers as one model."""
+    service = await services.chat()
+    listed = ModelCard(id=service.model.model_id, object="model", created=0, owned_by="catalog")
+    return json_response(ModelList(object="list", data=[listed]))
 
 
 def _citations(answer: ChatAnswer) -> list[Citation]:

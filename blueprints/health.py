@@ -5,7 +5,7 @@ import logging
 
 import azure.functions as func
 
-from api.status import EmbeddingHealth, Health, HealthDegraded
+from api.status import ChatHealth, EmbeddingHealth, Health, HealthDegraded
 from blueprints.http import handle, json_response
 from composition.services import Services
 
@@ -46,6 +46,11 @@ async def _health(req: func.HttpRequest, services: Services) -> func.HttpRespons
                 model=services.embedder.model_id,
                 dimensions=services.embedder.dimensions,
                 requests_sent=services.embedder.requests_sent,
+            ),
+            chat=ChatHealth(
+                backend=str(settings.CHAT_BACKEND),
+                model=services.chat_model.model_id,
+                language_model=services.chat_model.is_language_model,
             ),
         )
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,7 +20,9 @@ from api.limits import ApiLimits
 from api.models import ApiModels, api_models
 from api.status import Error, InternalError, Unavailable
 from api.validation import ResponseModel
-from catalog.errors import ClientError, ValidationError
+from blueprints.identity import OPERATOR_ROLE, Caller, caller_of
+from blueprints.rate_limit import RateLimitedError, RateLimiter, rate_key
+from catalog.errors import ClientError, ForbiddenError, ValidationError
 from composition.services import Services, get_services
 from composition.settings import SettingsError
 
@@ -43,8 +44,35 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def guard(req: func.HttpRequest, services: Services) -> Caller:
+    """The verified caller of a shopper route, after spending one of its rate-limit tokens.
+
+    Raises:
+        RateLimitedError: the caller is over ``RATE_LIMIT_PER_MINUTE`` (429 with ``Retry-After``).
+    """
+    caller = caller_of(req, services.settings)
+    limiter = services.feature("rate_limiter", lambda: RateLimiter(services.settings.RATE_LIMIT_PER_MINUTE))
+    limiter.take(rate_key(req, caller))
+    return caller
+
+
+def require_operator(req: func.HttpRequest, services: Services) -> None:
+    """Refuse a catalog write from a signed-in caller without the operator role (403).
+
+    The Functions host already asked for a function key (``AuthLevel.FUNCTION``); with Easy Auth in front, a
+    signed-in caller must also hold the ``Catalog.Operator`` app role, so a leaked key alone is not enough.
+
+    Raises:
+        ForbiddenError: Easy Auth is trusted, the caller is signed in, and lacks the role.
+    """
+    caller = caller_of(req, services.settings)
+    if caller.principal.startswith("aad:") and not caller.is_operator:
+        raise ForbiddenError(f"writing the catalog needs the {OPERATOR_ROLE} app role")
+
+
 def error_response(error: ClientError) -> func.HttpResponse:
-    return json_response(Error.model_validate(error.to_json()), status=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimitedError) else None
+    return json_response(Error.model_validate(error.to_json()), status=error.status, headers=headers)
 
 
 async def handle(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
@@ -87,12 +115,6 @@ def route_param(req: func.HttpRequest, name: str) -> str:
     return value
 
 
-#: Set (to "1") by the local dev host, which can send a body while it is produced. The Functions host cannot do so
-#: for a ``func.HttpResponse`` (true streaming there needs the FastAPI extension; see the README), so there the
-#: same events are sent in one body.
-STREAMING_ENV = "DEVHOST_HTTP_STREAMING"
-
-
 class StreamingHttpResponse(func.HttpResponse):
     """A response whose body is produced piece by piece; the dev host sends each piece as it comes."""
 
@@ -102,11 +124,19 @@ class StreamingHttpResponse(func.HttpResponse):
 
 
 async def streaming_response(
-    body_stream: AsyncIterator[bytes], *, mimetype: str = "text/event-stream"
+    body_stream: AsyncIterator[bytes], *, streaming: bool, mimetype: str = "text/event-stream"
 ) -> func.HttpResponse:
-    """Stream where the host can, else the same bytes in one response (clients parse both alike)."""
+    """Stream where the host can, else the same bytes in one response (clients parse both alike).
+
+    Args:
+        body_stream: the body's pieces.
+        streaming: the host sends a body while it is produced (``Services.http_streaming``: the local dev host
+            does; the Functions host cannot for a ``func.HttpResponse``, true streaming there needs the FastAPI
+            extension, see the README).
+        mimetype: the body's media type.
+    """
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    if os.environ.get(STREAMING_ENV) == "1":
+    if streaming:
         return StreamingHttpResponse(body_stream, mimetype=mimetype, headers=headers)
     body = b"".join([chunk async for chunk in body_stream])
     return func.HttpResponse(body, status_code=200, mimetype=mimetype, charset="utf-8", headers=headers)

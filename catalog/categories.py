@@ -22,6 +22,8 @@ from store.base import DocumentContainer, FieldFilter
 
 #: How long a read of the categories is reused.
 REFRESH_SECONDS = 30.0
+#: The soonest an unknown category makes the categories be read again.
+MIN_REREAD_SECONDS = 2.0
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
 
@@ -107,13 +109,20 @@ class CategoryIndex:
         Raises:
             ValidationError: no category fits (naming the field ``category``).
         """
-        names = await self.names()
         wanted = " ".join(asked.split()).casefold()
-        for name in names:
-            if name.casefold() == wanted or name.rsplit(",", 1)[-1].strip().casefold() == wanted:
-                return name
-        reading = read_query(asked, names)
-        if reading.category:
-            return reading.category
+        for attempt in range(2):
+            names = await self.names()
+            for name in names:
+                if name.casefold() == wanted or name.rsplit(",", 1)[-1].strip().casefold() == wanted:
+                    return name
+            # By synonym only for a short name ("tyres", "bike lights"): longer text is not a category at all.
+            reading = read_query(asked, names) if len(wanted.split()) <= 3 else None
+            if reading is not None and reading.category:
+                return reading.category
+            # A category written a moment ago may not be in the last read: read again, at most every few seconds
+            # (so a stream of made-up categories cannot make every request scan the catalog).
+            if attempt or time.monotonic() - self._read_at < MIN_REREAD_SECONDS:
+                break
+            self.forget()
         hint = f"; {len(names)} categories are listed at GET /api/categories" if names else ""
         raise ValidationError(f"category {asked!r} is not a catalog category{hint}", field="category")

@@ -35,6 +35,12 @@ class PayloadTooLargeError(ClientError):
     status = 413
 
 
+class ForbiddenError(ClientError):
+    """The caller is known but may not do this (HTTP 403)."""
+
+    status = 403
+
+
 class ProductNotFoundError(ClientError):
     """No product has that id (HTTP 404)."""
 

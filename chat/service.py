@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.errors import ClientError
+from catalog.errors import ClientError, ValidationError
 from catalog.model import display_text
 from catalog.ranking import RankedProduct
 from catalog.retrieval import ProductFinder, Retrieval
@@ -219,7 +219,10 @@ class ChatService:
         question, standalone = await standalone_question(self.model, messages, previous, request.message)
         timings["llm_ms"] += _ms(clock)
 
-        retrieval = await self.finder.find(question, request.k, request.filters, request.mode)
+        try:
+            retrieval = await self.finder.find(question, request.k, request.filters, request.mode)
+        except ValidationError as error:  # the request's filters are under "filters"
+            raise ValidationError(error.message, field=f"filters.{error.field}" if error.field else None) from None
         timings["embed_ms"], timings["search_ms"] = retrieval.embed_ms, retrieval.search_ms
         products = [_retrieved(item) for item in retrieval.results]
         sources = _sources(products, set())

@@ -5,9 +5,9 @@ Which backend is built for which setting is decided in :mod:`composition.backend
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog.categories import CategoryIndex
 from catalog.embedding_sync import BatchReport, EmbeddingPipeline
@@ -26,6 +26,7 @@ from embedding.base import Embedder
 from store.base import ContainerSpec, DocumentContainer, DocumentStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -138,6 +139,13 @@ class Services:
             )
         chat: ChatService = self._features["chat"]
         return chat
+
+    def feature(self, name: str, build: Callable[[], T]) -> T:
+        """A process-wide helper of the glue (e.g. the rate limiter), built on first use."""
+        if name not in self._features:
+            self._features[name] = build()
+        built: T = self._features[name]
+        return built
 
     async def close(self) -> None:
         await self.chat_model.close()

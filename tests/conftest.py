@@ -31,7 +31,12 @@ def cosmic_works_products() -> list[dict[str, Any]]:
 @pytest.fixture
 def settings_env(tmp_path: Path) -> dict[str, str]:
     """Settings for an embedded store in a temporary folder and the deterministic embedder."""
-    return {"STORE_BACKEND": "local", "EMBEDDING_BACKEND": "deterministic", "LOCAL_DATA_DIR": str(tmp_path / "data")}
+    return {
+        "STORE_BACKEND": "local",
+        "EMBEDDING_BACKEND": "deterministic",
+        "LOCAL_DATA_DIR": str(tmp_path / "data"),
+        "RATE_LIMIT_PER_MINUTE": "0",  # handler tests send many requests; the limit has tests of its own
+    }
 
 
 @pytest.fixture

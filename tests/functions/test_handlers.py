@@ -28,7 +28,7 @@ def payload(response: func.HttpResponse) -> Any:
 
 async def put(call: Call, product_id: str, body: bytes, **kwargs: Any) -> func.HttpResponse:
     return await call(
-        "product", "PUT", f"/api/products/{product_id}", body=body, route_params={"id": product_id}, **kwargs
+        "product_write", "PUT", f"/api/products/{product_id}", body=body, route_params={"id": product_id}, **kwargs
     )
 
 
@@ -102,12 +102,12 @@ async def test_search_finds_embedded_products_with_filters(call: Call, functions
 async def test_delete_is_soft_and_removes_the_product_from_search(call: Call, functions, app_services) -> None:
     await put(call, "mug", product_body())
     await run_trigger(functions, app_services)
-    deleted = await call("product", "DELETE", "/api/products/mug", route_params={"id": "mug"})
+    deleted = await call("product_write", "DELETE", "/api/products/mug", route_params={"id": "mug"})
     assert deleted.status_code == 200 and payload(deleted)["deleted"] is True
     assert payload(await get(call, "mug"))["deleted"] is True  # still readable
     found = payload(await call("search", "GET", "/api/search", params={"q": "coffee mug"}))
     assert found["results"] == []
-    missing = await call("product", "DELETE", "/api/products/nope", route_params={"id": "nope"})
+    missing = await call("product_write", "DELETE", "/api/products/nope", route_params={"id": "nope"})
     assert missing.status_code == 404
 
 

@@ -55,7 +55,12 @@ class ThreadedHost:
         self.run(self._start())
 
     async def _start(self) -> None:
-        env = {"STORE_BACKEND": "local", "EMBEDDING_BACKEND": "deterministic", "LOCAL_DATA_DIR": str(self.data_dir)}
+        env = {
+            "STORE_BACKEND": "local",
+            "EMBEDDING_BACKEND": "deterministic",
+            "LOCAL_DATA_DIR": str(self.data_dir),
+            "RATE_LIMIT_PER_MINUTE": "0",
+        }  # these suites send hundreds of requests; the limit has its own tests
         self.services = build_services(load_settings(env))
         set_services(self.services)
         await (await self.services.catalog()).put_many(self.products)

@@ -73,7 +73,10 @@ def raw_request(live_host: ThreadedHost, request: bytes) -> bytes:
     The answer ends at its Content-Length: after refusing a body the server may keep reading (and discarding) it
     for a while before closing, so the client is not reset mid-answer.
     """
-    with socket.create_connection(("127.0.0.1", int(live_host.base_url.rsplit(":", 1)[1])), timeout=10) as sock:
+    port = int(live_host.base_url.rsplit(":", 1)[1])
+    # The host answers 421 to a Host that is not its own (DNS rebinding); these requests are about other things.
+    request = request.replace(b"\r\nHost: x\r\n", f"\r\nHost: 127.0.0.1:{port}\r\n".encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
         answer = b""
         while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
@@ -130,13 +133,13 @@ def test_nesting_up_to_the_limit_is_accepted(client: httpx.Client) -> None:
     "content_type",
     ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/xml", "application/octet-stream"],
 )
-def test_wrong_content_types_with_non_json_bodies_are_400s(
+def test_writes_with_other_content_types_are_415s_naming_content_type(
     client: httpx.Client, live_host: ThreadedHost, content_type: str
 ) -> None:
     with unchanged(live_host, "tent"):
         for body in (b"name=Lamp&description=Bright", b"--x\r\nContent-Disposition: form-data\r\n\r\nLamp\r\n--x--"):
             response = send(client, "PUT", "/api/products/tent", body, headers={"content-type": content_type})
-            refused(response, 400, "body")
+            refused(response, 415, "content-type")  # the local host refuses them before the app reads a byte
 
 
 def test_bodies_over_max_request_bytes_are_413_and_the_connection_closes_cleanly(
@@ -442,11 +445,12 @@ def test_sql_like_text_is_only_text(client: httpx.Client, live_host: ThreadedHos
         search = send(client, "GET", "/api/search", params={"q": attack, "k": 50})
         assert search.status_code == 200 and search.json()["query"] == attack.strip()
         for mode in ("vector", "hybrid"):
+            # Not one of the catalog's categories: said so, naming the field, never silently empty.
             filtered = send(client, "GET", "/api/search", params={"q": "tent", "category": attack, "mode": mode})
-            assert filtered.status_code == 200 and filtered.json()["results"] == []
-        assert (
-            send(client, "POST", "/api/chat", {"message": attack, "filters": {"category": attack}}).status_code == 200
-        )
+            refused(filtered, 400, "category")
+        refused(send(client, "POST", "/api/chat", {"message": attack, "filters": {"category": attack}}), 400,
+                "filters.category")  # fmt: skip
+        assert send(client, "POST", "/api/chat", {"message": attack}).status_code == 200
         assert send(client, "GET", "/api/products/" + quote(attack, safe="")).status_code == 404
 
     created = send(client, "PUT", "/api/products/" + quote(attack, safe=""), {**VALID, "category_name": attack})

@@ -70,8 +70,9 @@ def test_every_http_function_is_documented_with_its_methods_and_auth(served: dic
         if trigger["type"] != "httpTrigger":
             continue
         path = "/" + re.sub(r"\{(\w+)[^}]*\}", r"{\1}", trigger["route"])  # {id:int} is {id} in OpenAPI
-        routes[path] = {method.lower() for method in trigger["methods"]}
-        for method in routes[path]:
+        methods = {method.lower() for method in trigger["methods"]}
+        routes[path] = routes.get(path, set()) | methods  # GET and PUT/DELETE of one path are two functions
+        for method in methods:
             operation = served["paths"][path][method]
             # Anonymous functions say so; the others inherit the document's function-key requirement.
             assert (operation.get("security") == []) == (trigger["authLevel"] == "ANONYMOUS"), (path, method)

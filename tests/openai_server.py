@@ -48,6 +48,8 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    #: Wall-clock arrival (time.time()): what an HTTP-date Retry-After is measured against.
+    wall: float = field(default_factory=time.time)
 
 
 class FakeOpenAI:

@@ -57,6 +57,8 @@ class ReembedInput(RequestModel):
     """Exactly one of `ids`, `filter` or `all`. A few ids (at most 20) are embedded during the request; otherwise
     the products are marked pending and the change feed embeds them."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"filter": {"status": "failed"}}]})
+
     ids: Annotated[list[ProductId], Field(min_length=1, max_length=MAX_REEMBED_IDS)] | None = Field(
         default=None, description=f"At most {MAX_REEMBED_IDS} product ids."
     )

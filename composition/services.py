@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from catalog.categories import CategoryIndex
+from catalog.embedding_status import EmbeddingStatusView
 from catalog.embedding_sync import BatchReport, EmbeddingPipeline
 from catalog.model import expected_hash
 from catalog.products import ProductCatalog
+from catalog.reconcile import Reconciler, ReconcileRecord
+from catalog.reembed import Reembedder
 from catalog.retrieval import ProductFinder
 from catalog.search import ProductSearch
 from chat.cache import SemanticCache
@@ -104,6 +107,44 @@ class Services:
             )
         pipeline: EmbeddingPipeline = self._features["pipeline"]
         return pipeline
+
+    async def reconcile_record(self) -> ReconcileRecord:
+        """The reconciler's place and last report: a document in the leases container."""
+        return ReconcileRecord(await self.container_named(self.settings.COSMOS_LEASES_CONTAINER))
+
+    async def reconciler(self) -> Reconciler:
+        """Embeds what the change feed missed, through the same pipeline (built once)."""
+        if "reconciler" not in self._features:
+            self._features["reconciler"] = Reconciler(
+                await self.products(),
+                await self.reconcile_record(),
+                await self.embedding_pipeline(),
+                max_products=self.settings.RECONCILE_MAX_PRODUCTS_PER_RUN,
+                page_size=self.settings.EMBED_BATCH_SIZE,  # a page is one embedding request where the model allows
+            )
+        reconciler: Reconciler = self._features["reconciler"]
+        return reconciler
+
+    async def embedding_status(self) -> EmbeddingStatusView:
+        """The operator's view of embedding stamps, failures and the last reconcile (built once)."""
+        if "embedding_status" not in self._features:
+            reconciler = await self.reconciler()
+            self._features["embedding_status"] = EmbeddingStatusView(
+                await self.products(),
+                await self.deadletters(),
+                reconciler.record,
+                reconciler.recipe,
+                max_failed_attempts=reconciler.max_failed_attempts,
+            )
+        view: EmbeddingStatusView = self._features["embedding_status"]
+        return view
+
+    async def reembedder(self) -> Reembedder:
+        """Re-embeds products an operator names (built once)."""
+        if "reembedder" not in self._features:
+            self._features["reembedder"] = Reembedder(await self.products(), await self.embedding_pipeline())
+        reembedder: Reembedder = self._features["reembedder"]
+        return reembedder
 
     def content_hash(self, product: Mapping[str, Any]) -> str:
         """The hash a product's current text has under the configured model (what cached answers remember)."""

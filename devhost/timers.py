@@ -12,13 +12,15 @@ overlapping it. ``%NAME%`` app-setting expressions are resolved as in any bindin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.functions.decorators.function_app import Function
 from azure.functions.timer import TimerRequest
 
 from devhost.changefeed import resolve_binding_expression
@@ -203,3 +205,24 @@ class TimerTrigger:
             log.exception("timer function %s failed; it runs again on its schedule", self.name)
             return False
         return True
+
+
+@dataclass(frozen=True)
+class TimerFunction:
+    """A ``timerTrigger`` function of the app and its trigger binding."""
+
+    name: str
+    function: Function
+    binding: dict[str, Any]
+
+
+def timer_functions(functions: Sequence[Function]) -> list[TimerFunction]:
+    """The app's ``timerTrigger`` functions, named as the host knows them (``@function_name``, else the Python name)."""
+    found = []
+    for function in functions:
+        bindings = json.loads(function.get_function_json()).get("bindings", [])
+        binding = next((item for item in bindings if item.get("type") == "timerTrigger"), None)
+        if binding is not None:
+            name = function.get_function_name() or function.get_user_function().__name__
+            found.append(TimerFunction(name, function, binding))
+    return found

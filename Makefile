@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7071
+# Extra `devhost run` options, e.g. RUN_ARGS=--allow-remote.
+RUN_ARGS ?=
 
 .PHONY: run test lint typecheck install browser clean bench
 
@@ -26,9 +28,10 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium is not installed (sudo apt-get install chromium): browser tests will be skipped"; fi
 
-## Run the product on the embedded default: SQLite store + local MiniLM model, sample catalog, http://$(HOST):$(PORT)
+## Run the product on the embedded default: SQLite store + local MiniLM model, sample catalog (into an empty store
+## only), http://$(HOST):$(PORT). HOST=0.0.0.0 needs RUN_ARGS=--allow-remote: the local host has no authentication.
 run: $(STAMP)
-	$(PY) -m devhost run --host $(HOST) --port $(PORT) --load-sample
+	$(PY) -m devhost run --host $(HOST) --port $(PORT) --load-sample $(RUN_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

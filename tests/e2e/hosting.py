@@ -72,7 +72,7 @@ def start_host(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout
             pytest.fail(f"the host exited with {process.wait()}:\n{output.decode()}\n{log_path.read_text()}")
         output += chunk
     banner = output.decode()
-    found = re.search(r"on (http://127\.0\.0\.1:\d+)", banner)
+    found = re.search(r" on (http://\S+:\d+)", banner)
     assert found, banner
     return RunningHost(process, found.group(1), banner, log_path)
 

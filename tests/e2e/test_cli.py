@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.hosting import RunningHost, host_env, start_host
+from tests.e2e.hosting import REPO, RunningHost, host_env, start_host
 
 # A stand-in for function_app.py with the same routes the CLI talks to, so these tests do not depend on a
 # store or an embedding model.
@@ -100,7 +102,7 @@ def test_run_help_lists_its_options(tmp_path: Path) -> None:
     result = run_cli("run", "--help", cwd=tmp_path)
 
     assert result.returncode == 0
-    for option in ("--host", "--port", "--app", "--load-sample", "--verbose"):
+    for option in ("--host", "--allow-remote", "--port", "--app", "--load-sample", "--verbose"):
         assert option in result.stdout
 
 
@@ -191,3 +193,115 @@ def test_search_without_a_running_host_says_how_to_start_one(tmp_path: Path) -> 
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "make run" in lines[0], result.stderr
+
+
+#: A log record as ``run`` prints them (time, level, logger): not part of an error message.
+LOG_LINE = re.compile(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single ``error: ...`` line a refused command prints (exit 2, never a traceback; ``run`` logs too)."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if not LOG_LINE.match(line)]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------ where the host is
+
+
+def test_search_finds_the_host_on_port_or_catalog_url(tiny_host: RunningHost, tmp_path: Path) -> None:
+    port = tiny_host.base_url.rsplit(":", 1)[1]
+
+    by_port = run_cli("search", "red", "-k", "1", cwd=tmp_path, PORT=port)
+    by_url = run_cli("search", "red", "-k", "1", cwd=tmp_path, CATALOG_URL=tiny_host.base_url)
+
+    assert by_port.returncode == 0 and "red helmet" in by_port.stdout, by_port.stderr
+    assert by_url.returncode == 0 and "red helmet" in by_url.stdout, by_url.stderr
+
+
+def test_load_finds_the_host_through_local_settings(tiny_host: RunningHost, tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"CATALOG_URL": tiny_host.base_url}}))
+    products = tmp_path / "products.json"
+    products.write_text('[{"id": "1", "name": "a"}]')
+
+    result = run_cli("load", str(products), cwd=tmp_path)
+
+    assert result.returncode == 0 and f"into {tiny_host.base_url}/api/products" in result.stdout, result.stderr
+
+
+def test_a_port_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    assert "PORT='seventy'" in one_line_error(run_cli("search", "bikes", cwd=tmp_path, PORT="seventy"))
+
+
+# ---------------------------------------------------------------------------------------------- other machines
+
+
+def test_listening_where_other_machines_reach_the_host_needs_allow_remote(tmp_path: Path) -> None:
+    line = one_line_error(run_cli("run", "--host", "0.0.0.0", cwd=tmp_path))
+
+    assert "--allow-remote" in line and "0.0.0.0" in line
+
+
+def test_with_allow_remote_the_host_warns_and_serves(app_dir: Path) -> None:
+    host = start_host(app_dir, "--host", "0.0.0.0", "--allow-remote")
+    try:
+        port = host.base_url.rsplit(":", 1)[1]
+        response = httpx.get(f"http://127.0.0.1:{port}/api/ping", timeout=10)
+    finally:
+        assert host.stop() == 0
+
+    assert response.text == "pong"
+    assert "warning: listening on 0.0.0.0" in host.log_path.read_text()
+
+
+# ------------------------------------------------------------------------------------ mistakes at start-up
+
+
+def offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    return {"EMBEDDING_BACKEND": "deterministic", "LOCAL_DATA_DIR": str(data_dir), **extra}
+
+
+def test_load_direct_names_the_invalid_item_and_what_was_not_written(tmp_path: Path) -> None:
+    products = tmp_path / "products.json"
+    items = [{"id": str(n), "name": f"p{n}", "description": "d", "price": 1} for n in range(3)] + [{"id": "3"}]
+    products.write_text(json.dumps(items))
+
+    line = one_line_error(
+        run_cli("load", "--direct", str(products), "--chunk", "2", cwd=tmp_path, **offline_env(tmp_path / "data"))
+    )
+
+    assert "products[3].name is required" in line and "products[2] and later were not written" in line
+    assert str(products) in line
+
+
+def test_a_change_of_embedding_model_names_the_setting(tmp_path: Path) -> None:
+    products = tmp_path / "products.json"
+    products.write_text('[{"id": "1", "name": "Kettle", "description": "A camp kettle.", "price": 20}]')
+    env = offline_env(tmp_path / "data")
+
+    assert run_cli("load", "--direct", str(products), cwd=tmp_path, **env).returncode == 0
+    line = one_line_error(
+        run_cli("load", "--direct", str(products), cwd=tmp_path, **{**env, "EMBEDDING_BACKEND": "local"})
+    )
+
+    assert "EMBEDDING_BACKEND" in line and "dimension" in line
+
+
+def test_run_right_after_copying_the_example_settings_names_the_placeholder(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text((REPO / "local.settings.json.example").read_text())
+
+    line = one_line_error(run_cli("run", "--port", "0", cwd=tmp_path))
+
+    assert "COSMOS_CONNECTION__accountEndpoint" in line and "<your-account>" in line
+
+
+def test_a_damaged_data_file_is_named_at_start_up(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "catalog.sqlite3").write_bytes(b"this is not a SQLite database, it was cut short by a full disk" * 100)
+
+    line = one_line_error(run_cli("run", "--port", "0", cwd=tmp_path, **offline_env(data)))
+
+    assert "catalog.sqlite3" in line

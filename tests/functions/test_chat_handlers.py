@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from blueprints.http import STREAMING_ENV, StreamingHttpResponse
+from blueprints.http import StreamingHttpResponse
 from chat.models import ChatChunk, ChatModel, ChatPrompt
 from composition.services import Services
 from tests.unit.test_chat import CATALOG
@@ -34,10 +34,8 @@ def events(body: bytes) -> list[tuple[str, Any]]:
     return parsed
 
 
-async def test_without_a_streaming_host_the_events_arrive_whole(
-    call: Call, stocked: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(STREAMING_ENV, raising=False)
+async def test_without_a_streaming_host_the_events_arrive_whole(call: Call, stocked: Services) -> None:
+    assert not stocked.http_streaming
     body = json.dumps({"message": "a tent for backpacking", "stream": True}).encode()
     response = await call("chat", "POST", "/api/chat", body=body)
 
@@ -51,9 +49,9 @@ async def test_without_a_streaming_host_the_events_arrive_whole(
 
 
 async def test_openai_stream_without_a_streaming_host_is_a_whole_answer_then_done(
-    call: Call, stocked: Services, monkeypatch: pytest.MonkeyPatch
+    call: Call, stocked: Services
 ) -> None:
-    monkeypatch.delenv(STREAMING_ENV, raising=False)
+    assert not stocked.http_streaming
     body = json.dumps({"messages": [{"role": "user", "content": "a stove"}], "stream": True}).encode()
     response = await call("chat_completions", "POST", "/api/v1/chat/completions", body=body)
     parsed = events(response.get_body())
@@ -94,10 +92,8 @@ async def test_a_stream_that_fails_part_way_ends_with_an_error_and_never_looks_w
     assert kinds[0] == "start" and kinds[-1] == "error" and "done" not in kinds
 
 
-async def test_a_streaming_host_gets_the_body_as_it_is_written(
-    call: Call, stocked: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(STREAMING_ENV, "1")
+async def test_a_streaming_host_gets_the_body_as_it_is_written(call: Call, stocked: Services) -> None:
+    stocked.http_streaming = True
     body = json.dumps({"message": "a tent for backpacking", "stream": True}).encode()
     response = await call("chat", "POST", "/api/chat", body=body)
     assert isinstance(response, StreamingHttpResponse)

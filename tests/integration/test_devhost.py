@@ -20,7 +20,7 @@ import azure.functions as func
 import httpx
 import pytest
 
-from chat.models import ExtractiveChatModel
+from chat.answer_writer import AnswerWriter
 from composition.services import Services
 from composition.settings import load_settings
 from devhost.cli import load_direct, serve
@@ -33,6 +33,7 @@ WATCHED = "watched"
 LEASES = "leases"
 FUNCTION = "record_changes"
 MAX_BODY = 1024
+JSON = {"Content-Type": "application/json"}
 
 
 class _UnusedEmbedder(Embedder):
@@ -182,7 +183,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
         settings=settings,
         store=SqliteDocumentStore(tmp_path / "catalog.sqlite3"),
         embedder=_UnusedEmbedder(),
-        chat_model=ExtractiveChatModel(),
+        chat_model=AnswerWriter(),
     )
     yield built
     await built.close()
@@ -226,7 +227,7 @@ async def test_request_reaches_the_function_with_route_params_query_headers_and_
     client: httpx.AsyncClient, host: LocalFunctionsHost
 ) -> None:
     response = await client.post(
-        "/api/echo/42/alice?x=1&x=2&y=z", content=b'{"a": 1}', headers={"X-Test": "from-client"}
+        "/api/echo/42/alice?x=1&x=2&y=z", content=b'{"a": 1}', headers={"X-Test": "from-client", **JSON}
     )
 
     assert response.status_code == 201
@@ -284,7 +285,7 @@ async def test_function_without_methods_accepts_every_method(client: httpx.Async
 async def test_exception_is_a_json_500_without_traceback_and_logged_with_its_request_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="devhost.host"):
+    with caplog.at_level(logging.ERROR, logger="devhost.http_server"):
         response = await client.get("/api/boom")
 
     assert response.status_code == 500
@@ -296,8 +297,8 @@ async def test_exception_is_a_json_500_without_traceback_and_logged_with_its_req
 
 
 async def test_body_over_the_limit_is_a_json_413_naming_the_limit(client: httpx.AsyncClient) -> None:
-    at_limit = await client.post("/api/echo/1", content=b"a" * MAX_BODY)
-    too_big = await client.post("/api/echo/1", content=b"a" * (MAX_BODY + 1))
+    at_limit = await client.post("/api/echo/1", content=b"a" * MAX_BODY, headers=JSON)
+    too_big = await client.post("/api/echo/1", content=b"a" * (MAX_BODY + 1), headers=JSON)
 
     assert at_limit.status_code == 201
     assert too_big.status_code == 413
@@ -311,7 +312,7 @@ async def test_chunked_body_is_cut_off_at_the_limit(host: LocalFunctionsHost) ->
             yield b"b" * 512
 
     async with httpx.AsyncClient(base_url=host.base_url, timeout=10) as http:
-        response = await http.post("/api/echo/1", content=chunks())
+        response = await http.post("/api/echo/1", content=chunks(), headers=JSON)
 
     assert response.status_code == 413
     assert response.json()["limit_bytes"] == MAX_BODY
@@ -335,10 +336,13 @@ async def raw_exchange(host: LocalFunctionsHost, head: str, body: bytes = b"") -
 
 
 async def test_expect_100_continue_is_refused_up_front_when_the_body_is_too_large(host: LocalFunctionsHost) -> None:
-    head = "POST /api/echo/1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n"
+    head = (
+        "POST /api/echo/1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        "Expect: 100-continue\r\nContent-Length: {length}\r\n\r\n"
+    )
 
-    refused, _ = await raw_exchange(host, head.format(MAX_BODY * 100))
-    first, answer = await raw_exchange(host, head.format(4), b"body")
+    refused, _ = await raw_exchange(host, head.format(port=host.port, length=MAX_BODY * 100))
+    first, answer = await raw_exchange(host, head.format(port=host.port, length=4), b"body")
 
     assert refused.startswith(b"HTTP/1.1 413"), refused
     assert b'"limit_bytes": 1024' in refused
@@ -588,6 +592,59 @@ async def test_run_loads_the_sample_before_the_triggers_start(
     assert "sample catalog: 3 products (2 written, 1 unchanged)" in banner
     assert f"GET,POST  {base_url}/api/echo/{{id:int}}/{{name?}}  (echo)" in banner
     assert f"{FUNCTION}: cosmosDBTrigger on catalog/{WATCHED}" in banner
+
+
+async def serve_once(app: func.FunctionApp, services: Services, sample: Path) -> str:
+    """``catalog run --load-sample`` until the host is ready and the triggers caught up; returns what it printed."""
+    stop = asyncio.Event()
+    out = io.StringIO()
+    ready: list[LocalFunctionsHost] = []
+    running = asyncio.create_task(
+        serve(
+            app,
+            port=0,
+            load_sample=True,
+            sample_path=sample,
+            services=services,
+            stop=stop,
+            handle_signals=False,
+            on_ready=ready.append,
+            out=out,
+        )
+    )
+    for _ in range(200):
+        if ready or running.done():
+            break
+        await asyncio.sleep(0.05)
+    assert ready, out.getvalue()
+    await ready[0].wait_until_idle(timeout=10)
+    stop.set()
+    assert await running == 0
+    return out.getvalue()
+
+
+async def test_the_sample_is_loaded_into_an_empty_store_only_so_edits_and_deletions_survive_a_restart(
+    tmp_path: Path, recorder: Recorder, services: Services
+) -> None:
+    sample = tmp_path / "sample.json"
+    products = [
+        {"id": f"s{number}", "name": f"Sample {number}", "description": "A sample product.", "price": 5.0}
+        for number in (1, 2, 3)
+    ]
+    sample.write_text(json.dumps(products))
+    app = build_app(recorder)
+
+    first = await serve_once(app, services, sample)
+    catalog = await services.catalog()
+    await catalog.put("s1", {**products[0], "name": "Edited by the user"})
+    await catalog.soft_delete("s2")
+    second = await serve_once(app, services, sample)
+
+    assert "sample catalog: 3 products (3 written, 0 unchanged)" in first
+    assert "sample catalog: store already has 3 products, not loaded" in second
+    assert (await catalog.get("s1"))["name"] == "Edited by the user"
+    assert (await catalog.get("s2")).get("deleted") is True
+    assert (await catalog.get("s3"))["name"] == "Sample 3"
 
 
 async def test_load_direct_writes_through_the_catalog_and_skips_unchanged_products(services: Services) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from api.fields import Text, WholeNumber
+from api.fields import DOT_SEGMENTS, Text, WholeNumber
 from api.products import ProductId
 from api.validation import RequestModel, ResponseModel, rule
 from catalog.embedding_status import DEFAULT_FAILED_PAGE, MAX_FAILED_PAGE
@@ -27,6 +27,16 @@ Continuation = Annotated[
 ]
 
 # ------------------------------------------------------------------------------------------------- requests
+
+
+def _not_a_dot_segment(value: str) -> str:
+    # The pattern cannot say it (JSON Schema's `not` documents it); no product id is "." or "..".
+    if value in DOT_SEGMENTS:
+        raise rule("must not be . or ..")
+    return value
+
+
+ReembedId = Annotated[ProductId, AfterValidator(_not_a_dot_segment)]
 
 
 class FailedQuery(RequestModel):
@@ -59,7 +69,7 @@ class ReembedInput(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"filter": {"status": "failed"}}]})
 
-    ids: Annotated[list[ProductId], Field(min_length=1, max_length=MAX_REEMBED_IDS)] | None = Field(
+    ids: Annotated[list[ReembedId], Field(min_length=1, max_length=MAX_REEMBED_IDS)] | None = Field(
         default=None, description=f"At most {MAX_REEMBED_IDS} product ids."
     )
     filter: ReembedFilter | None = None

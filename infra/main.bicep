@@ -3,6 +3,8 @@
 // Insights, a Cosmos DB for NoSQL account with vector search (database and every container the app uses) and an
 // Azure OpenAI account with the embedding and chat deployments. No key or connection secret exists anywhere: every
 // call is made with Entra ID, and the identity (plus, optionally, the deploying user) gets data roles by id.
+// Optionally (enableEasyAuth) App Service authentication with Microsoft Entra ID runs in front of the app, letting
+// anonymous shoppers through and telling the app who a signed-in caller is (docs/operators.md).
 //
 // STYLE CONTRACT: `var appSettings` below is the one list of app settings the function app gets. There is no Bicep
 // compiler in CI, so tests/unit/test_infra.py reads this file with a small tokenizer and checks those names against
@@ -94,6 +96,25 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
+@description('Run App Service authentication (Easy Auth) with Microsoft Entra ID in front of the app. Unauthenticated requests still reach the app (shoppers need no sign-in); a request with an Entra token for easyAuthClientId is verified, and the app then trusts the caller identity and app roles Easy Auth passes on (AUTH_TRUST_EASY_AUTH). Needs easyAuthClientId.')
+param enableEasyAuth bool = false
+
+@description('Application (client) id of the Entra app registration Easy Auth accepts tokens for, with the Catalog.Operator app role: an existing registration, or the one entra/app-registration.bicep creates (docs/operators.md). Used only with enableEasyAuth.')
+param easyAuthClientId string = ''
+
+@secure()
+@description('Key that signs the visitor cookie of anonymous callers (SESSION_COOKIE_SECRET). azd generates it once per environment and reuses it on every provision, so visitors keep their identity across deployments; set SESSION_COOKIE_SECRET in the azd environment to choose or rotate it (a new key signs every visitor out).')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+      noSpecial: true
+    }
+  }
+})
+param sessionCookieSecret string
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -101,6 +122,8 @@ var tags = {
 // The database and containers, shared with app/cosmos.bicep so names and partition keys are written once.
 var cosmosCatalog = loadJsonContent('cosmos-catalog.json')
 var functionAppName = 'func-${resourceToken}'
+// Easy Auth without the app registration it checks tokens against would let nobody sign in: refuse the deployment.
+var easyAuthClientIdChecked = enableEasyAuth && empty(easyAuthClientId) ? fail('enableEasyAuth needs easyAuthClientId (azd env set EASY_AUTH_CLIENT_ID <application id>): see docs/operators.md') : easyAuthClientId
 var deploymentContainerName = 'app-package'
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -208,6 +231,10 @@ var appSettings = {
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
   // The reconcile timer's schedule (a %RECONCILE_SCHEDULE% binding expression, so the host needs it as a setting).
   RECONCILE_SCHEDULE: '0 */15 * * * *'
+  // Who is calling: Easy Auth's X-MS-CLIENT-PRINCIPAL* headers are trusted exactly when Easy Auth runs (it strips
+  // client copies of them); everyone else is a visitor with a cookie signed by this key.
+  AUTH_TRUST_EASY_AUTH: string(enableEasyAuth)
+  SESSION_COOKIE_SECRET: sessionCookieSecret
 }
 
 module functionApp 'app/functionapp.bicep' = {
@@ -224,6 +251,8 @@ module functionApp 'app/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     appSettings: appSettings
+    enableEasyAuth: enableEasyAuth
+    easyAuthClientId: easyAuthClientIdChecked
   }
 }
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
 import pytest
 from packaging.specifiers import SpecifierSet
 
+from blueprints.identity import OPERATOR_ROLE
 from chat.answer_writer import AnswerWriter
 from composition.containers import VECTOR_PATH
 from composition.services import Services, build_embedder
@@ -37,11 +38,14 @@ from tests.conftest import REPO
 from tests.support.bicep import (
     INFRA,
     Conditional,
+    Declaration,
     Expr,
     Loop,
+    Scope,
     Unresolved,
     bicep,
     body,
+    evaluate,
     expand_loop,
     main_scope,
     module_scope,
@@ -59,6 +63,8 @@ DOCUMENTED_ROLE_IDS = {
 }
 # Cosmos DB Built-in Data Contributor: a data-plane role definition of every Cosmos DB for NoSQL account.
 COSMOS_DATA_CONTRIBUTOR_ROLE_ID = "00000000-0000-0000-0000-000000000002"
+# Application ids of Microsoft's first-party applications (the same in every tenant).
+FIRST_PARTY_APP_IDS = {"azureCli": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"}
 
 # Settings the Functions host (not composition/settings.py) reads.
 HOST_SETTINGS = {
@@ -98,20 +104,21 @@ def infra_app_settings() -> dict[str, Any]:
     return settings
 
 
-def resolved_app_settings() -> dict[str, Any]:
-    return {name: resolve(main_scope(), value) for name, value in infra_app_settings().items()}
+def resolved_app_settings(parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The app settings of a deployment with main.bicep's defaults, or with ``parameters``."""
+    return {name: resolve(main_scope(parameters), value) for name, value in infra_app_settings().items()}
 
 
-def placeholder_environment() -> dict[str, str]:
+def placeholder_environment(parameters: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The app settings as the app would see them, with a placeholder where only a deployment knows the value."""
     return {
         name: f"https://placeholder.invalid/{value.text}" if isinstance(value, Unresolved) else str(value)
-        for name, value in resolved_app_settings().items()
+        for name, value in resolved_app_settings(parameters).items()
     }
 
 
-def infra_settings() -> Settings:
-    return load_settings(placeholder_environment())
+def infra_settings(parameters: Mapping[str, Any] | None = None) -> Settings:
+    return load_settings(placeholder_environment(parameters))
 
 
 @pytest.fixture
@@ -166,6 +173,15 @@ def test_the_bicep_reader_understands_every_infra_file() -> None:
     assert resolve(scope, Expr("map(storage.outputs.names, p => p)")) == Unresolved(
         "map(storage.outputs.names, p => p)"
     )
+    # Deployment parameter values, logic operators (short-circuiting, as ARM does), and fail() left to Azure.
+    assert resolve(main_scope(), Expr("!empty(principalId) || enableEasyAuth")) is False
+    assert resolve(main_scope({"enableEasyAuth": True}), Expr("enableEasyAuth && !empty('x')")) is True
+    assert resolve(main_scope(), Expr("enableEasyAuth && fail('never evaluated')")) is False
+    assert resolve(main_scope(), Expr("true ? fail('stop') : 1")) == Unresolved("fail('stop')")
+    with pytest.raises(AssertionError, match="no parameter"):
+        main_scope({"enableEasyAuthh": True})
+    [extension] = [item for item in bicep("entra/app-registration.bicep").declarations if item.kind == "extension"]
+    assert extension.type == "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0"
 
 
 # --- settings ------------------------------------------------------------------------------------------------------
@@ -433,10 +449,11 @@ def test_role_definition_ids_are_exactly_the_documented_built_in_ids() -> None:
     roles = bicep("app/roles.bicep")
     assert roles.vars["roleIds"].value == DOCUMENTED_ROLE_IDS
     assert roles.vars["cosmosDataContributorRoleId"].value == COSMOS_DATA_CONTRIBUTOR_ROLE_ID
-    known = set(DOCUMENTED_ROLE_IDS.values()) | {COSMOS_DATA_CONTRIBUTOR_ROLE_ID}
+    assert bicep("entra/app-registration.bicep").vars["azureCliAppId"].value == FIRST_PARTY_APP_IDS["azureCli"]
+    known = set(DOCUMENTED_ROLE_IDS.values()) | {COSMOS_DATA_CONTRIBUTOR_ROLE_ID} | set(FIRST_PARTY_APP_IDS.values())
     for path in INFRA.rglob("*.bicep"):
         guids = set(re.findall(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", path.read_text()))
-        assert guids <= known, f"{path.name} has ids that are no documented built-in role: {guids - known}"
+        assert guids <= known, f"{path.name} has ids that are no documented built-in role or app: {guids - known}"
 
 
 def test_every_role_is_assigned_on_its_resource() -> None:
@@ -495,8 +512,7 @@ def test_the_function_app_is_flex_consumption_python_3_11_with_the_user_assigned
     assert body(bicep("main.bicep").module("app/functionapp.bicep"))["params"]["identityId"] == Expr(
         "identity.outputs.id"
     )
-    settings = body(app.resource("Microsoft.Web/sites/config"))
-    assert settings["name"] == "appsettings"
+    settings = body(site_config("appsettings"))
     assert same_binding(scope, settings["properties"], main_scope(), Expr("appSettings"))
 
 
@@ -535,3 +551,259 @@ def test_azure_yaml_deploys_this_folder_as_a_python_function_to_the_tagged_app()
     assert service == {"project": ".", "language": "python", "host": "function", "remoteBuild": "true"}
     site = body(bicep("app/functionapp.bicep").resource("Microsoft.Web/sites"))
     assert "'azd-service-name': serviceName" in site["tags"].text
+
+
+# --- access: shoppers, operators and Easy Auth -----------------------------------------------------------------------
+
+#: A deployment with Easy Auth on (main.bicep parameters, as `azd env set` would pass them).
+EASY_AUTH_ON = {"enableEasyAuth": True, "easyAuthClientId": "test-client-id"}
+OPERATORS_DOC = REPO / "docs" / "operators.md"
+
+
+def http_triggers() -> dict[str, dict[str, Any]]:
+    """Every HTTP trigger binding of the app, by function name."""
+    return {name: binding for name, binding in function_bindings() if binding["type"] == "httpTrigger"}
+
+
+def writes_the_catalog_or_operates_the_pipeline(trigger: Mapping[str, Any]) -> bool:
+    """Any method but a read on a products route, and every route under embeddings/."""
+    route, methods = trigger["route"], {method.upper() for method in trigger["methods"]}
+    return (route.split("/")[0] == "products" and bool(methods - {"GET", "HEAD"})) or route.startswith("embeddings/")
+
+
+def site_config(name: str) -> Declaration:
+    """The ``Microsoft.Web/sites/config`` resource of app/functionapp.bicep named ``name`` (appsettings, ...)."""
+    app = bicep("app/functionapp.bicep")
+    [match] = [item for item in app.resources("Microsoft.Web/sites/config") if body(item)["name"] == name]
+    return match
+
+
+def deployed_easy_auth(parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The authsettingsV2 resource a deployment with ``parameters`` creates, evaluated; None when it creates none."""
+    declaration = site_config("authsettingsV2")
+    assert isinstance(declaration.value, Conditional), "Easy Auth must stay optional (enableEasyAuth)"
+    scope = module_scope("app/functionapp.bicep", parameters)
+    deployed = evaluate(scope, declaration.value.condition, {})
+    assert isinstance(deployed, bool), f"cannot tell whether Easy Auth is deployed: {declaration.value.condition}"
+    return resolve(scope, declaration.value.body) if deployed else None
+
+
+def looks_random(word: str) -> bool:
+    """A long word of a key's alphabet mixing lower case, upper case and digits, or a long run of hex digits."""
+    if len(word) < 20 or not re.fullmatch(r"[A-Za-z0-9+/=_-]+", word):
+        return False
+    mixed = any(c.islower() for c in word) and any(c.isupper() for c in word) and any(c.isdigit() for c in word)
+    return mixed or bool(re.fullmatch(r"[0-9a-fA-F]{32,}", word))
+
+
+def looks_like_a_secret(value: str) -> bool:
+    """A connection string or URL with a key, a JWT, a private key, or a random-looking word (a key, a password)."""
+    lowered = value.lower()
+    if any(marker in lowered for marker in ("accountkey=", "sharedaccesskey=", "sig=", "password=", "-----begin")):
+        return True
+    if re.search(r"\beyJ[\w-]{10,}\.", value):
+        return True
+    return any(looks_random(word) for word in re.split(r"[\s;,&?=]+", value))
+
+
+def test_routes_that_write_the_catalog_or_operate_the_pipeline_need_a_key_and_shopper_routes_none() -> None:
+    """Easy Auth lets anonymous callers through and the page holds no key, so the function's auth level is the gate."""
+    triggers = http_triggers()
+    operator_routes = {
+        name for name, trigger in triggers.items() if writes_the_catalog_or_operates_the_pipeline(trigger)
+    }
+    assert {"product_write", "products_bulk"} <= operator_routes
+    for name, trigger in triggers.items():
+        where = f"{name} ({' '.join(trigger['methods'])} /api/{trigger['route']})"
+        if name in operator_routes:
+            assert trigger["authLevel"] in ("FUNCTION", "ADMIN"), f"{where} writes the catalog: it needs a key"
+        else:
+            assert trigger["authLevel"] == "ANONYMOUS", f"{where} is a shopper route: no sign-in, no key"
+
+
+def test_the_operator_rule_sees_writes_and_the_pipeline_but_not_reads() -> None:
+    assert writes_the_catalog_or_operates_the_pipeline({"route": "products/{id}", "methods": ["PUT", "DELETE"]})
+    assert writes_the_catalog_or_operates_the_pipeline({"route": "products", "methods": ["post"]})
+    assert writes_the_catalog_or_operates_the_pipeline({"route": "embeddings/status", "methods": ["GET"]})
+    assert not writes_the_catalog_or_operates_the_pipeline({"route": "products/{id}", "methods": ["GET"]})
+    assert not writes_the_catalog_or_operates_the_pipeline({"route": "chat/{session_id}", "methods": ["DELETE"]})
+
+
+def test_easy_auth_is_off_unless_asked_for() -> None:
+    assert bicep("main.bicep").params["enableEasyAuth"].value is False
+    assert deployed_easy_auth() is None
+    assert infra_settings().AUTH_TRUST_EASY_AUTH is False
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_app_trusts_identity_headers_exactly_when_easy_auth_runs(enabled: bool) -> None:
+    parameters = EASY_AUTH_ON if enabled else {}
+    runs = deployed_easy_auth(parameters) is not None
+    assert runs is enabled
+    assert resolved_app_settings(parameters)["AUTH_TRUST_EASY_AUTH"] == ("true" if runs else "false")
+    assert infra_settings(parameters).AUTH_TRUST_EASY_AUTH is runs
+
+
+def test_the_app_settings_go_live_only_after_easy_auth_strips_client_identity_headers() -> None:
+    easy_auth = site_config("authsettingsV2")
+    assert Expr(easy_auth.name) in body(site_config("appsettings"))["dependsOn"]
+
+
+def test_easy_auth_lets_unauthenticated_shoppers_through_and_verifies_tokens_for_the_app_registration() -> None:
+    deployed = deployed_easy_auth(EASY_AUTH_ON)
+    assert deployed is not None
+    config = deployed["properties"]
+    assert config["platform"]["enabled"] is True
+    # Shoppers are never sent to a sign-in page or refused: the app decides (anonymous routes, keys, the role).
+    assert config["globalValidation"] == {
+        "requireAuthentication": False,
+        "unauthenticatedClientAction": "AllowAnonymous",
+    }
+    entra = config["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True
+    assert entra["registration"]["clientId"] == EASY_AUTH_ON["easyAuthClientId"]
+    assert EASY_AUTH_ON["easyAuthClientId"] in entra["validation"]["allowedAudiences"]
+    # v2 tokens of this tenant only (the registration asks for v2 tokens: requestedAccessTokenVersion 2).
+    issuer = entra["registration"]["openIdIssuer"]
+    assert isinstance(issuer, Unresolved) and "tenant().tenantId" in issuer.text and issuer.text.endswith("/v2.0'")
+    assert "clientSecretSettingName" not in entra["registration"], "token validation needs no client secret"
+    # No token store: a blob store would need a SAS URL secret, and the app reads only the identity headers.
+    assert config["login"]["tokenStore"] == {"enabled": False}
+
+
+def test_easy_auth_without_an_app_registration_fails_the_deployment_instead_of_locking_everyone_out() -> None:
+    passed = body(bicep("main.bicep").module("app/functionapp.bicep"))["params"]
+    assert passed["enableEasyAuth"] == Expr("enableEasyAuth")
+    assert passed["easyAuthClientId"] == Expr("easyAuthClientIdChecked")
+    refused = resolve(main_scope({"enableEasyAuth": True}), Expr("easyAuthClientIdChecked"))
+    assert isinstance(refused, Unresolved) and refused.text.startswith("fail('enableEasyAuth needs easyAuthClientId")
+    assert resolve(main_scope(EASY_AUTH_ON), Expr("easyAuthClientIdChecked")) == "test-client-id"
+    assert resolve(main_scope(), Expr("easyAuthClientIdChecked")) == ""
+
+
+def test_azd_passes_the_access_settings_from_its_environment() -> None:
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert set(parameters) <= set(bicep("main.bicep").params)
+    assert parameters["enableEasyAuth"]["value"] == "${ENABLE_EASY_AUTH=false}"
+    assert parameters["easyAuthClientId"]["value"] == "${EASY_AUTH_CLIENT_ID}"
+    # Unset, this is empty and azd falls back to the value it generated for the parameter (below).
+    assert parameters["sessionCookieSecret"]["value"] == "${SESSION_COOKIE_SECRET}"
+
+
+def test_the_cookie_key_is_a_secure_parameter_azd_generates_once_and_reuses() -> None:
+    main = bicep("main.bicep")
+    parameter = main.params["sessionCookieSecret"]
+    assert "secure" in parameter.decorators
+    # A default (newGuid()) would be a new key on every deployment, and every visitor a stranger after it.
+    assert parameter.value is None
+    generate = parameter.decorators["metadata"]["azd"]
+    assert generate["type"] == "generate" and generate["config"]["length"] >= 32
+    assert infra_app_settings()["SESSION_COOKIE_SECRET"] == Expr("sessionCookieSecret")
+    # The settings reach the app through a module parameter: a non-secure one is kept in the deployment history.
+    assert same_binding(module_scope("app/functionapp.bicep"), Expr("appSettings"), main_scope(), Expr("appSettings"))
+    assert "secure" in bicep("app/functionapp.bicep").params["appSettings"].decorators
+
+
+@pytest.mark.parametrize("parameters", [{}, EASY_AUTH_ON], ids=["defaults", "easy-auth"])
+def test_no_app_setting_or_parameter_default_in_infra_is_a_literal_secret(parameters: Mapping[str, Any]) -> None:
+    for name, value in resolved_app_settings(parameters).items():
+        text = value.text if isinstance(value, Unresolved) else value
+        assert not looks_like_a_secret(text), f"{name} = {text!r} looks like a secret: use a @secure() parameter"
+    for path in INFRA.rglob("*.bicep"):
+        for name, parameter in bicep(str(path.relative_to(INFRA))).params.items():
+            if "secure" in parameter.decorators:
+                assert parameter.value is None, f"{path.name}: @secure() {name} has a default in the repository"
+            elif isinstance(parameter.value, str):
+                assert not looks_like_a_secret(parameter.value), f"{path.name}: {name} defaults to a secret"
+    for name, parameter in json.loads((INFRA / "main.parameters.json").read_text())["parameters"].items():
+        assert re.fullmatch(r"\$\{[A-Z_]+(=[\w-]*)?\}", parameter["value"]), f"main.parameters.json: {name}"
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("DefaultEndpointsProtocol=https;AccountName=st1;AccountKey=abc==", True),
+        ("https://st1.blob.core.windows.net/c?sv=2024-11-04&sig=abc%3D", True),
+        ("eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln", True),
+        ("q8Wm2ZrT4vXk9LpN3bHs7YdF6gJc1RaE5uKw0MnQ", True),  # what azd generates for sessionCookieSecret
+        ("N2I5ZTM0YjEtYWQ0Zi00YjZlLWI0ZGEtOWRhYjNmZTk1ZDc3", True),  # base64 of a key
+        ("3f9a2c7e1b4d8f6a0c5e9b2d7f1a4c8e", True),  # a hex key
+        ("04b07795-8ddb-461a-bbee-02f9e1bf7b46", False),  # an application id
+        ("AzureWebJobsStorage__accountName", False),
+        ("text-embedding-3-small", False),
+        ("0 */15 * * * *", False),
+        ("managedidentity", False),
+        ("https://placeholder.invalid/cosmos.outputs.endpoint", False),
+        ("'ClientId=${identity.outputs.clientId};Authorization=AAD'", False),
+    ],
+)
+def test_the_secret_detector_tells_keys_from_settings(value: str, secret: bool) -> None:
+    assert looks_like_a_secret(value) is secret
+
+
+def test_azd_up_never_needs_microsoft_graph() -> None:
+    """Creating an app registration needs Entra rights a resource deployment does not: it stays a separate step."""
+    for path in INFRA.rglob("*.bicep"):
+        relative = str(path.relative_to(INFRA))
+        if relative.startswith("entra/"):
+            continue
+        parsed = bicep(relative)
+        assert not [item for item in parsed.declarations if item.kind == "extension"], relative
+        assert not [item for item in parsed.declarations if item.kind == "module" and "entra/" in item.type], relative
+
+
+def entra_scope() -> Scope:
+    return Scope(bicep("entra/app-registration.bicep"), parameters={"uniqueName": "catalog-search-test"})
+
+
+def test_the_app_registration_template_declares_the_role_the_app_checks() -> None:
+    entra = bicep("entra/app-registration.bicep")
+    scope = entra_scope()
+    app = body(entra.declared("app"))
+    [role] = resolve(scope, app["appRoles"])
+    assert role["value"] == OPERATOR_ROLE
+    assert role["allowedMemberTypes"] == ["User", "Application"]  # people, and automation with its own identity
+    assert role["isEnabled"] is True
+    assert role["id"] == Unresolved("guid(uniqueName, 'Catalog.Operator')")  # stable across redeployments
+    assert app["signInAudience"] == "AzureADMyOrg"
+    assignments = entra.declared("operators")
+    assert isinstance(assignments.value, Loop) and assignments.value.header == "principalId in operatorPrincipalIds"
+    assert body(assignments)["appRoleId"] == Expr("operatorRoleId")
+    assert body(assignments)["resourceId"] == Expr("servicePrincipal.id")
+    assert body(entra.declared("servicePrincipal"))["appId"] == Expr("app.appId")
+    assert entra.named("output")["clientId"].value == Expr("app.appId")
+
+
+def test_the_app_registration_issues_the_v2_tokens_easy_auth_accepts_to_the_azure_cli() -> None:
+    entra = bicep("entra/app-registration.bicep")
+    scope = entra_scope()
+    declarations = entra.resources("Microsoft.Graph/applications")
+    assert [item.name for item in declarations] == ["app", "appPreAuthorization"]
+    assert body(declarations[1])["uniqueName"] == Expr("app.uniqueName")  # the same registration, after the first
+    for declaration in declarations:
+        assert body(declaration)["api"]["requestedAccessTokenVersion"] == 2, declaration.name
+    api = resolve(scope, body(entra.declared("appPreAuthorization"))["api"])
+    [scope_definition] = api["oauth2PermissionScopes"]
+    assert api["preAuthorizedApplications"] == [
+        {"appId": FIRST_PARTY_APP_IDS["azureCli"], "delegatedPermissionIds": [scope_definition["id"]]}
+    ]
+
+
+def shell_heredoc(document: str, file_name: str) -> str:
+    """The text a ``cat > <file_name> <<EOF ... EOF`` block of ``document`` writes."""
+    match = re.search(rf"cat > {re.escape(file_name)} <<'?EOF'?\n(.*?)\nEOF\n", document, re.S)
+    assert match, f"no heredoc writing {file_name}"
+    return match.group(1)
+
+
+def test_the_documented_az_ad_app_role_is_the_one_the_template_declares() -> None:
+    """docs/operators.md gives the `az ad app update --app-roles` JSON for a registration made without the template."""
+    document = OPERATORS_DOC.read_text()
+    assert 'az ad app update --id "$CLIENT_ID" --app-roles @operator-role.json' in document
+    new_id = "$(python3 -c 'import uuid; print(uuid.uuid4())')"
+    written = shell_heredoc(document, "operator-role.json").replace(new_id, "x")
+    [documented] = json.loads(written)
+    [declared] = resolve(entra_scope(), body(bicep("entra/app-registration.bicep").declared("app"))["appRoles"])
+    assert {key: value for key, value in documented.items() if key != "id"} == {
+        key: value for key, value in declared.items() if key != "id"
+    }

@@ -1,11 +1,11 @@
-"""A small local Functions host: runs a ``FunctionApp``'s HTTP and Cosmos DB triggers from its own metadata.
+"""A small local Functions host: runs a ``FunctionApp``'s HTTP, Cosmos DB and timer triggers from its own metadata.
 
 Azure Functions Core Tools (``func start``) cannot be installed everywhere, so this host reads the same metadata the
 Python worker reports to the Functions host (``app.get_functions()``, :mod:`devhost.metadata`) and behaves like
 ``func start`` where the app can notice: routes and route constraints under the ``routePrefix`` of ``host.json``,
 404/405 answers, the request body limit, ``func.HttpRequest``/``func.HttpResponse`` conversion
 (:mod:`devhost.http_server`), and change-feed delivery with leases, batch sizes, poll delays and the function's retry
-policy (:mod:`devhost.changefeed`).
+policy (:mod:`devhost.changefeed`), and timers on their NCRONTAB schedules (:mod:`devhost.timers`).
 
 Typical use::
 
@@ -43,6 +43,7 @@ from devhost.metadata import (
     load_function_app,
     read_route_prefix,
 )
+from devhost.timers import TimerTrigger, timer_functions
 
 __all__ = [
     "ALL_METHODS",
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 
 class LocalFunctionsHost:
-    """Runs a ``FunctionApp``'s ``httpTrigger`` and ``cosmosDBTrigger`` functions locally.
+    """Runs a ``FunctionApp``'s ``httpTrigger``, ``cosmosDBTrigger`` and ``timerTrigger`` functions locally.
 
     Args:
         app: the ``FunctionApp``, or the name of the module defining it (default ``function_app``).
@@ -120,14 +121,18 @@ class LocalFunctionsHost:
         self._executor: ThreadPoolExecutor | None = None
         self._server: HttpServer | None = None
         self._trigger_tasks: dict[str, asyncio.Task[None]] = {}
-        index = index_functions(list(functions) if functions is not None else indexed_functions(app), self.route_prefix)
+        all_functions = list(functions) if functions is not None else indexed_functions(app)
+        index = index_functions(all_functions, self.route_prefix)
         self.http_routes = [
             HttpRoute(function, self._invoker(function.name, function.function, function.binding))
             for function in index.http
         ]
         self.triggers: list[ChangeFeedTrigger] = []
-        #: Functions with a trigger this host does not run (timer, queue, ...): ``(name, trigger type)``.
-        self.skipped_functions = index.skipped
+        #: Timer functions, run on their schedules while the triggers run (:mod:`devhost.timers`).
+        self.timers: list[TimerTrigger] = []
+        self._timer_functions = timer_functions(all_functions)
+        #: Functions with a trigger this host does not run (queue, blob, ...): ``(name, trigger type)``.
+        self.skipped_functions = [(name, kind) for name, kind in index.skipped if kind != "timerTrigger"]
         self._cosmos_functions = index.cosmos
 
     def _invoker(self, name: str, function: Function, binding: dict[str, Any]) -> FunctionInvoker:
@@ -237,6 +242,10 @@ class LocalFunctionsHost:
             route.invoker.executor = self._executor
         if self.run_triggers:
             self.triggers = await self._build_triggers()
+            self.timers = [
+                TimerTrigger(timer.name, timer.binding, self._invoker(timer.name, timer.function, timer.binding))
+                for timer in self._timer_functions
+            ]
         if self._services is not None:
             # This host sends a body while it is produced (server-sent events); the app's glue asks the services.
             self._streaming_before = self._services.http_streaming
@@ -252,6 +261,9 @@ class LocalFunctionsHost:
         self._server = server
         for trigger in self.triggers:
             self._trigger_tasks[trigger.name] = asyncio.create_task(trigger.run(), name=f"trigger {trigger.name}")
+        for timer in self.timers:
+            timer.invoker.executor = self._executor
+            self._trigger_tasks[timer.name] = asyncio.create_task(timer.run(), name=f"timer {timer.name}")
         log.info(
             "host listening on %s: %d HTTP routes, %d triggers",
             self.base_url,

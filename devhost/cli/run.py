@@ -73,6 +73,8 @@ def _print_banner(host: LocalFunctionsHost, app_name: str, out: TextIO) -> None:
         lines += ["HTTP functions:", *(f"  {line}" for line in host.describe_routes()), ""]
     if host.triggers:
         lines += ["Cosmos DB triggers:", *(f"  {trigger.describe()}" for trigger in host.triggers), ""]
+    if host.timers:
+        lines += ["Timer triggers:", *(f"  {timer.describe()}" for timer in host.timers), ""]
     if host.skipped_functions:
         skipped = ", ".join(f"{name} ({kind})" for name, kind in host.skipped_functions)
         lines += [f"Not run by this host: {skipped}", ""]

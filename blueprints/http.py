@@ -59,8 +59,10 @@ def guard(req: func.HttpRequest, services: Services) -> Caller:
 def require_operator(req: func.HttpRequest, services: Services) -> None:
     """Refuse a catalog write from a signed-in caller without the operator role (403).
 
-    The Functions host already asked for a function key (``AuthLevel.FUNCTION``); with Easy Auth in front, a
-    signed-in caller must also hold the ``Catalog.Operator`` app role, so a leaked key alone is not enough.
+    The Functions host already asked for a function key (``AuthLevel.FUNCTION``). With Easy Auth in front, a
+    caller who signed in must also hold the ``Catalog.Operator`` app role: a shopper's session never writes, even
+    with a key. A key presented without signing in is accepted (that is what keys are for: scripts, pipelines);
+    ``docs/operators.md`` says how to keep and rotate it.
 
     Raises:
         ForbiddenError: Easy Auth is trusted, the caller is signed in, and lacks the role.

@@ -18,10 +18,13 @@ from typing import Any
 from catalog.errors import ValidationError
 from catalog.model import DELETED_FIELD
 from catalog.query_understanding import read_query
+from catalog.ranking import model_stem
 from store.base import DocumentContainer, FieldFilter
 
 #: How long a read of the categories is reused.
 REFRESH_SECONDS = 30.0
+#: Model names one question may name at most (the rest are ignored).
+MAX_MODELS_NAMED = 5
 #: The soonest an unknown category makes the categories be read again.
 MIN_REREAD_SECONDS = 2.0
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -37,6 +40,26 @@ def catalog_words(document: Mapping[str, Any]) -> Iterator[str]:
         if isinstance(value, str):
             for word in _WORD.findall(value.lower()):
                 yield from word_forms(word)
+
+
+def normalised_name(text: str) -> str:
+    """Lower case, hyphens and punctuation as spaces: how a model name is matched in a question."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def model_index(documents: list[dict[str, Any]]) -> dict[str, str]:
+    """Model names (variant names without size and colour) that carry a digit or are at least three words, by their
+    normalised form: distinctive enough that naming one in a question means that model."""
+    models: dict[str, str] = {}
+    for document in documents:
+        name = document.get("name")
+        if not isinstance(name, str):
+            continue
+        stem = model_stem(name)
+        key = normalised_name(stem)
+        if len(key) >= 4 and (any(c.isdigit() for c in key) or len(key.split()) >= 3):
+            models.setdefault(key, stem)
+    return models
 
 
 def word_forms(word: str) -> set[str]:
@@ -71,6 +94,7 @@ class CategoryIndex:
         self.refresh_seconds = refresh_seconds
         self._categories: list[Category] | None = None
         self._vocabulary: frozenset[str] = frozenset()
+        self._models: dict[str, str] = {}
         self._read_at = 0.0
         self._lock = asyncio.Lock()
 
@@ -87,6 +111,7 @@ class CategoryIndex:
                     key=lambda category: (-category.count, category.name),
                 )
                 self._vocabulary = frozenset(word for document in documents for word in catalog_words(document))
+                self._models = model_index(documents)
                 self._read_at = time.monotonic()
         return self._categories
 
@@ -94,6 +119,14 @@ class CategoryIndex:
         """Every word of the live products' names, categories, descriptions and tags (lower case, singular too)."""
         await self.counted()
         return self._vocabulary
+
+    async def models_named_in(self, text: str) -> list[str]:
+        """The product models a question names by their model name ("mountain 200" → "Mountain-200", "hl
+        mountain frame" → "HL Mountain Frame"), longest first; hyphens and case do not matter."""
+        await self.counted()
+        spoken = f" {normalised_name(text)} "
+        found = [model for key, model in self._models.items() if f" {key} " in spoken]
+        return sorted(found, key=len, reverse=True)[:MAX_MODELS_NAMED]
 
     def forget(self) -> None:
         """Read again on next use (after a write that may add a category)."""

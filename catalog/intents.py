@@ -111,6 +111,7 @@ _PHRASE_END = frozenset(
     "but rated made like than please i you it is are".split()
 )
 #: Questions that start like this describe a situation, not a product ("my butt hurts…", "how do I…").
+_COLOURS = frozenset("black red silver blue yellow white multi green grey gray orange pink purple".split())
 _TRAILING = frozenset("enough too very really please now today online here".split())
 _VAGUE = frozenset(
     "something anything somewhere someone way place kind sort type one ones piece bit supplies supply gear kit set "
@@ -138,7 +139,8 @@ def head_noun(text: str) -> str | None:
         if word in _PHRASE_END:
             break
         phrase.append(word)
-    while phrase and phrase[-1] in _TRAILING:
+    # Sizes, model numbers and colours after the noun ("touring 3000 yellow 62cm") name a variant, not the thing.
+    while phrase and (phrase[-1] in _TRAILING or phrase[-1] in _COLOURS or any(c.isdigit() for c in phrase[-1])):
         phrase.pop()
     if not 0 < len(phrase) <= 4 or phrase[-1] in GENERIC_WORDS or phrase[-1] in _VAGUE:
         return None

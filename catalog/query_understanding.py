@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog import query_words as words
+from catalog.amount_words import spell_amounts
 from catalog.query_words import CatalogWords, Unit
 
 SORT_ASCENDING = "price_asc"
@@ -178,7 +179,7 @@ def read_query(text: str, categories: Sequence[str] = ()) -> QueryReading:
 def _clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", re.sub("[\ud800-\udfff]", "\ufffd", text))
     text = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split())
-    return re.sub(r"\bw/o\b", "without", text, flags=re.IGNORECASE)
+    return spell_amounts(re.sub(r"\bw/o\b", "without", text, flags=re.IGNORECASE))
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -249,7 +250,9 @@ def _is_price(match: re.Match[str], bound: str, clean: str, catalog: CatalogWord
     if groups.get("needs") or (groups.get("word") or "").lower() == "from":
         return False
     if bound == "range" and not (groups.get("between") or groups.get("from")):
-        return False
+        # "in the 1000-1500 range": the word after says it is money; a bare "58-62" is a size or a model.
+        after = _NEXT_WORD.match(clean, match.end())
+        return after is not None and (after[1] or "").lower() in ("range", "bracket", "price")
     following = _NEXT_WORD.match(clean, match.end())
     if following is None or following[2]:
         return following is None

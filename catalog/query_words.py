@@ -72,13 +72,13 @@ SORT_ASCENDING = _list(
     "prices low to high|low to high|sorted by price|sort by price|ordered by price|order by price|by price ascending|"
     "price ascending|cheapest possible|cheapest|least expensive|least costly|least pricey|lowest priced|"
     "lowest prices|lowest price|lowest costing|lowest cost|most affordable|cheaper|less expensive|lower priced|"
-    "more affordable"
+    "more affordable|costs the least|cost the least|costs least"
 )
 SORT_DESCENDING = _list(
     "most expensive to cheapest|most expensive to least expensive|price high to low|prices high to low|high to low|"
     "sorted by price descending|sort by price descending|by price descending|price descending|most expensive|"
     "priciest|pricier|highest priced|highest prices|highest price|highest cost|most premium|most costly|"
-    "top of the range|top of the line|dearest|more expensive|higher priced"
+    "top of the range|top of the line|dearest|more expensive|higher priced|costs the most|cost the most|costs most"
 )
 
 # --- Categories ---------------------------------------------------------------------------------------------------

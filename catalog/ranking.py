@@ -25,7 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.intents import head_noun
 from catalog.query_understanding import QueryReading
+from catalog.query_words import CATEGORY_SYNONYMS
 
 #: Words a product's text may contain that contradict an attribute of the question (both ways).
 OPPOSITE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -52,6 +54,7 @@ class RankingWeights:
     candidate_category: float = 0.15
     vote: float = 0.0
     intent: float = 0.25
+    name_head: float = 0.1
     attribute_match: float = 0.3
     attribute_conflict: float = 0.15
     identifier: float = 2.0
@@ -85,7 +88,8 @@ def identifier_match(document: Mapping[str, Any], identifier: str) -> bool:
 
 
 def _normalised_identifier(text: str) -> str:
-    return re.sub(r"\s*-\s*", "-", text.upper())
+    # "Touring 3000" names "Touring-3000 Yellow, 62"; "BK-M68B-42" its SKU.
+    return " ".join(re.sub(r"[\s\-/]+", " ", text.upper()).split())
 
 
 def category_votes(pool: Sequence[tuple[Mapping[str, Any], float]], depth: int = 3) -> dict[str, float]:
@@ -141,6 +145,7 @@ def rank(
         intents: categories the question's described needs point at (:mod:`catalog.intents`).
     """
     votes = category_votes(pool)
+    heads = head_forms(reading)
     top_vote = max(votes.values(), default=0.0) or 1.0
     ranked: list[RankedProduct] = []
     for document, similarity in pool:
@@ -152,6 +157,8 @@ def rank(
             score += weights.candidate_category
         if category in intents:
             score += weights.intent
+        if heads and heads_match(document, heads):
+            score += weights.name_head
         score += weights.attribute_match * attribute_matches(reading, document)
         if _conflicts(reading, document):
             score -= weights.attribute_conflict
@@ -179,6 +186,41 @@ def intended_categories(ranked: Sequence[RankedProduct], reading: QueryReading, 
     return chosen
 
 
+def name_head(document: Mapping[str, Any]) -> str:
+    """The noun a product's name ends in, singular ("Mountain Tire Tube" → "tube", "LL Road Tire" → "tire")."""
+    words = _WORD.findall(model_stem(str(document.get("name") or "")).lower())
+    # Sizes and volumes after the noun ("Water Filter 6L", "Thermos 1 L") are not it.
+    while words and (any(c.isdigit() for c in words[-1]) or len(words[-1]) == 1):
+        words.pop()
+    return _singular(words[-1]) if words else ""
+
+
+def heads_match(document: Mapping[str, Any], heads: set[str]) -> bool:
+    """Whether the product's name ends in one of ``heads`` ("Minipump" is a pump)."""
+    head = name_head(document)
+    return bool(head) and any(head.endswith(form) for form in heads)
+
+
+def head_forms(reading: QueryReading) -> set[str]:
+    """The question's head noun and its synonyms' heads, singular ("cheapest tyre" → {"tyre", "tire"})."""
+    head = head_noun(reading.text) or (reading.text if len(reading.text.split()) == 1 else None)
+    if not head:
+        return set()
+    forms = {_singular(head.lower())}
+    for key, choices in CATEGORY_SYNONYMS.items():
+        if key[-1] in forms:
+            forms |= {_singular(choice[-1]) for choice in choices}
+    return forms
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
+
+
 def order_by_price(
     ranked: list[RankedProduct], reading: QueryReading, votes: Mapping[str, float]
 ) -> list[RankedProduct]:
@@ -188,6 +230,10 @@ def order_by_price(
     if identified:
         wanted = {item.category for item in identified}
     inside = [item for item in ranked if item.category in wanted and _price(item.document) is not None]
+    # "the cheapest tyre" among Tires and Tubes: the tyres, before the tubes and the patch kit of the same category.
+    heads = head_forms(reading)
+    if heads and any(heads_match(item.document, heads) for item in inside):
+        inside = [item for item in inside if heads_match(item.document, heads)]
     outside = [item for item in ranked if item not in inside]
     descending = reading.sort == "price_desc"
     inside.sort(key=lambda item: (-_price(item.document) if descending else _price(item.document), -item.score))  # type: ignore[operator]

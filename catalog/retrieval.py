@@ -138,10 +138,19 @@ class ProductFinder:
         hits, _ = await self.search.search_vector(vector, max(POOL_SIZE, 4 * k), bounds, text=reading.text, mode=mode)
         pool = [(hit.document, hit.score) for hit in hits]
         pool += await self._of_named_categories(reading, intents, bounds, vector, mode)
-        pool += await self._identified(reading, bounds, {str(document["id"]) for document, _ in pool}, vector)
+        found, named = await self._identified(reading, bounds, {str(document["id"]) for document, _ in pool}, vector)
+        pool += found
+        # SKUs that exist and model names the question spells out count as identifiers (first, exact).
+        reading = replace(reading, identifiers=tuple(dict.fromkeys([*reading.identifiers, *named])))
+        whole_catalog = False
         if reading.sort and pool:
-            pool += await self._price_ordered(reading, intents, pool, bounds, vector)
+            whole_catalog = not (reading.category or reading.category_candidates or intents) and is_whole_catalog(
+                reading.text
+            )
+            pool += await self._price_ordered(reading, intents, pool, bounds, vector, whole_catalog)
         ranked = rank(_unique(pool), reading, self.weights, intents)
+        if whole_catalog:  # "the cheapest thing you sell": every product competes on price alone
+            ranked.sort(key=lambda item: _price_key(item, reading.sort == "price_desc"))
         results = group_variants(ranked, keep_variants=bool(reading.identifiers) or _asks_for_variant(reading))[:k]
         retrieval = Retrieval(reading, results, vector=vector)
         retrieval.no_match = await self._no_match(reading, ranked, intents)
@@ -158,7 +167,7 @@ class ProductFinder:
             return not matched or _lacks_asked_variant(reading, matched)
         head = head_noun(reading.text)
         if head is not None and (reading.question_kind == "yes_no" or len(reading.text.split()) <= 6):
-            if not await self._known_word(head):
+            if not await self._known_word(head, reading.text):
                 # "do you sell kayaks?", "chain lube": the thing asked for (the phrase's head, not a modifier such
                 # as "chain") is a word no product, category or synonym has.
                 return True
@@ -167,14 +176,21 @@ class ProductFinder:
             return not named or _lacks_asked_variant(reading, named)
         return max(item.similarity for item in ranked) < NO_MATCH_SIMILARITY
 
-    async def _known_word(self, word: str) -> bool:
-        """Whether a product, a category or a synonym has the word (whole: "e-bike" is not known for "bike")."""
+    async def _known_word(self, word: str, text: str) -> bool:
+        """Whether a product, a category or a synonym has the word (whole: "e-bike" is not known for "bike"), alone
+        or with the word before it ("steering bearings", "walking sticks")."""
         vocabulary = await self.categories.vocabulary()
         forms = {form for form in word_forms(word) if form in word or form == word}
         if any(form in vocabulary for form in forms if "-" not in form or form == word):
             return True
-        reading = read_query(word, await self.categories.names())
-        return bool(reading.category or reading.category_candidates)
+        spoken = text.lower().split()
+        at = max((i for i, token in enumerate(spoken) if token.strip("?!.,") == word), default=-1)
+        names = await self.categories.names()
+        for phrase in (word, " ".join(spoken[max(at - 1, 0) : at + 1]) if at > 0 else word):
+            reading = read_query(phrase, names)
+            if reading.category or reading.category_candidates:
+                return True
+        return False
 
     async def _of_named_categories(
         self,
@@ -200,16 +216,25 @@ class ProductFinder:
 
     async def _identified(
         self, reading: QueryReading, bounds: SearchFilters, seen: set[str], vector: list[float]
-    ) -> list[tuple[dict[str, Any], float]]:
-        """Products whose SKU equals an identifier of the question (exact, whatever their similarity)."""
+    ) -> tuple[list[tuple[dict[str, Any], float]], list[str]]:
+        """Products a question names exactly: by SKU (any SKU-shaped token, case ignored) or by model name; and the
+        tokens and names that matched."""
         found: list[tuple[dict[str, Any], float]] = []
+        named: list[str] = []
         for identifier in dict.fromkeys([*reading.identifiers, *_SKU_LIKE.findall(reading.text)]):
             filters = [*bounds.to_field_filters(), FieldFilter("sku", "eq", identifier.upper())]
-            for document in await self.search.products.query(filters, limit=5):
+            documents = await self.search.products.query(filters, limit=5)
+            if documents:
+                named.append(identifier)
+            for document in documents:
                 if str(document["id"]) not in seen:
                     seen.add(str(document["id"]))
                     found.append((_shown(document), _cosine(vector, document.get(EMBEDDING_FIELD))))
-        return found
+        for model in await self.categories.models_named_in(reading.text):
+            named.append(model)
+            hits, _ = await self.search.search_vector(vector, PER_CATEGORY, bounds, text=model)
+            found += [(hit.document, hit.score) for hit in hits if identifier_match(hit.document, model)]
+        return found, named
 
     async def _price_ordered(
         self,
@@ -218,11 +243,12 @@ class ProductFinder:
         pool: list[tuple[dict[str, Any], float]],
         bounds: SearchFilters,
         vector: list[float],
+        whole_catalog: bool,
     ) -> list[tuple[dict[str, Any], float]]:
         """The intended categories' products in price order, read from the store (exact superlatives); the whole
         catalog's for "the cheapest thing you sell"."""
         descending = reading.sort == "price_desc"
-        if not (reading.category or reading.category_candidates or intents) and is_whole_catalog(reading.text):
+        if whole_catalog:
             documents = await self.search.products.query(
                 bounds.to_field_filters(), order_by="price", descending=descending, limit=PRICE_ORDER_LIMIT
             )
@@ -247,6 +273,12 @@ class ProductFinder:
         return [] if retrieval.no_match else retrieval.results
 
 
+def _price_key(item: RankedProduct, descending: bool) -> float:
+    price = item.document.get("price")
+    value = float(price) if isinstance(price, int | float) and not isinstance(price, bool) else float("inf")
+    return -value if descending and value != float("inf") else value
+
+
 def _bounds(reading: QueryReading) -> tuple[float | None, float | None]:
     return reading.min_price, reading.max_price
 
@@ -256,15 +288,20 @@ def _toward_bound(reading: QueryReading) -> str:
 
 
 def _lacks_asked_variant(reading: QueryReading, items: list[RankedProduct]) -> bool:
-    """The shopper asked for a size or colour (the Mountain-100 "in a 52", "a green helmet") that none of the
+    """The shopper asked for a size or colour ("full finger gloves in XL", "a green helmet") that none of the
     products they named comes in."""
-    return _asks_for_variant(reading) and not any(attribute_matches(reading, item.document) for item in items)
+    asked = [a for a in reading.attributes if a.startswith("size:") or a in _COLOURS or a in _SIZE_WORDS]
+    return any(
+        not any(attribute_matches(replace(reading, attributes=(attribute,)), item.document) for item in items)
+        for attribute in asked
+    )
 
 
 def _asks_for_variant(reading: QueryReading) -> bool:
     return any(a.startswith("size:") or a in _COLOURS or a in ("small", "medium", "large") for a in reading.attributes)
 
 
+_SIZE_WORDS = frozenset({"small", "medium", "large"})
 _COLOURS = frozenset({"black", "red", "silver", "blue", "yellow", "white", "multi", "green", "grey", "orange"})
 
 

@@ -159,7 +159,7 @@ def test_price_bounds_in_words_and_symbols_are_read_inclusively(question: str, l
         "tent for 200",  # "for" alone is not a bound
         "around $200",
         "a $200 tent",
-        "under two hundred dollars",
+        "a 58-62 frame",  # a bare range is a size, unless "range"/"price" follows
         "under 5 pounds",  # weight
         'under 29" wheels',
     ],
@@ -167,6 +167,21 @@ def test_price_bounds_in_words_and_symbols_are_read_inclusively(question: str, l
 def test_numbers_that_are_not_prices_set_no_bound(question: str):
     reading = cw(question)
     assert (reading.min_price, reading.max_price) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("question", "bounds"),
+    [
+        ("pedals under fifty dollars", (None, 50)),
+        ("under two hundred dollars", (None, 200)),
+        ("a tent under a hundred and fifty bucks", (None, 150)),
+        ("a bike under two grand", (None, 2000)),
+        ("road bike in the 1000-1500 range", (1000, 1500)),
+    ],
+)
+def test_amounts_in_words_and_a_range_said_to_be_one(question: str, bounds: tuple[float | None, float | None]):
+    reading = cw(question)
+    assert (reading.min_price, reading.max_price) == bounds
 
 
 def test_contradicting_bounds_give_neither_but_leave_the_text():

@@ -40,9 +40,10 @@ def container_definitions(settings: Settings, dimensions: int) -> list[Container
     """Every container the app uses, fully defined: name, partition key, vector and full-text policies, indexing
     policy, TTL.
 
-    The chat cache container has TTL on without a default (``default_ttl=-1``), so each entry expires by its own
-    ``ttl``. Vector containers get ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and
-    indexes on the fields it embeds (``EMBED_FIELDS``), for hybrid search.
+    The chat cache and history containers have TTL on without a default (``default_ttl=-1``), so each entry and turn
+    expires by its own ``ttl`` (CHAT_CACHE_TTL_SECONDS, CHAT_HISTORY_TTL_SECONDS). Vector containers get
+    ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and indexes on the fields it embeds
+    (``EMBED_FIELDS``), for hybrid search.
     """
     if dimensions < 1:
         raise ValueError(f"dimensions must be at least 1, not {dimensions}")
@@ -52,7 +53,7 @@ def container_definitions(settings: Settings, dimensions: int) -> list[Container
         definition_for_spec(
             spec,
             index_type,
-            default_ttl=-1 if name == settings.COSMOS_CACHE_CONTAINER else None,
+            default_ttl=-1 if name in (settings.COSMOS_CACHE_CONTAINER, settings.COSMOS_HISTORY_CONTAINER) else None,
             setting=setting_of.get(name),
         )
         for name, spec in container_specs(settings, dimensions).items()

@@ -188,6 +188,13 @@ class Settings:
         "How long chat history is kept (30 days); Cosmos DB deletes expired turns itself, the embedded store on a "
         "timer.",
     )
+    CHAT_CLEANUP_SCHEDULE: str = _setting(
+        "0 */10 * * * *",
+        _schedule,
+        "0 */10 * * * *",
+        "NCRONTAB schedule of the timer that deletes expired cache entries and chat turns (the embedded store has no "
+        "TTL; Cosmos DB deletes them itself too).",
+    )
     CHAT_DEBUG_CACHE_SCORE: bool = _setting(
         False,
         _bool,

@@ -231,6 +231,8 @@ var appSettings = {
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
   // The reconcile timer's schedule (a %RECONCILE_SCHEDULE% binding expression, so the host needs it as a setting).
   RECONCILE_SCHEDULE: '0 */15 * * * *'
+  // The chat housekeeping timer's schedule (a %CHAT_CLEANUP_SCHEDULE% binding expression).
+  CHAT_CLEANUP_SCHEDULE: '0 */10 * * * *'
   // Who is calling: Easy Auth's X-MS-CLIENT-PRINCIPAL* headers are trusted exactly when Easy Auth runs (it strips
   // client copies of them); everyone else is a visitor with a cookie signed by this key.
   AUTH_TRUST_EASY_AUTH: string(enableEasyAuth)

@@ -2,7 +2,7 @@
 // database and every container the app uses (../cosmos-catalog.json): products and the chat cache carry a vector
 // policy, products a full-text policy and indexes on the fields hybrid search scores by BM25 (its `fullTextPaths`:
 // the app's EMBED_FIELDS), the leases container exists up front because the trigger cannot create it with an
-// identity, and the cache has TTL on (defaultTtl -1: no default expiry) so each entry expires by its own `ttl`
+// identity, and the cache and history have TTL on (defaultTtl -1: no default expiry) so each entry expires by its own `ttl`
 // (CHAT_CACHE_TTL_SECONDS).
 //
 // Vector embedding policies and vector indexes cannot be changed on an existing container: a new dimension count

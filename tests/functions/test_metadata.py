@@ -44,7 +44,8 @@ def http_functions(functions: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_app_registers_exactly_these_functions(functions: dict[str, Any]) -> None:
-    assert set(functions) == {"embed_changed_products", "reconcile_embeddings", *SHOPPER_ROUTES, *OPERATOR_ROUTES}
+    timers = {"reconcile_embeddings", "clean_chat"}
+    assert set(functions) == {"embed_changed_products", *timers, *SHOPPER_ROUTES, *OPERATOR_ROUTES}
 
 
 def test_shopper_routes_need_no_catalog_writing_credential(functions: dict[str, Any]) -> None:

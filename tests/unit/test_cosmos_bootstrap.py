@@ -79,10 +79,10 @@ def test_container_definitions_cover_every_container_the_app_uses() -> None:
         assert by_name[plain].vector_embedding_policy is None
         assert by_name[plain].full_text_policy is None
         assert by_name[plain].indexing_policy == PLAIN_INDEXING
-        assert by_name[plain].default_ttl is None
-    # TTL on without a default: each cache entry expires by its own `ttl`; products never expire.
-    assert by_name["chatcache"].default_ttl == -1
+    # TTL on without a default: each cache entry and chat turn expires by its own `ttl`; products never expire.
+    assert by_name["chatcache"].default_ttl == -1 and by_name["chathistory"].default_ttl == -1
     assert by_name["products"].default_ttl is None
+    assert by_name["leases"].default_ttl is None and by_name["deadletter"].default_ttl is None
 
 
 def test_container_definitions_follow_the_settings() -> None:

@@ -374,11 +374,12 @@ def test_the_offered_vector_index_types_are_ones_the_app_knows_and_fit_the_dimen
         assert "flat" not in offered
 
 
-def test_the_chat_cache_has_ttl_on_so_entries_expire_by_themselves() -> None:
+def test_the_chat_cache_and_history_have_ttl_on_so_entries_expire_by_themselves() -> None:
     settings = infra_settings()
     containers = infra_containers()
-    assert containers[settings.COSMOS_CACHE_CONTAINER]["defaultTtl"] == -1
-    assert all("defaultTtl" not in containers[name] for name in containers if name != settings.COSMOS_CACHE_CONTAINER)
+    expiring = {settings.COSMOS_CACHE_CONTAINER, settings.COSMOS_HISTORY_CONTAINER}
+    assert all(containers[name]["defaultTtl"] == -1 for name in expiring)
+    assert all("defaultTtl" not in containers[name] for name in containers if name not in expiring)
     assert containers[settings.COSMOS_LEASES_CONTAINER]["partitionKey"]["paths"] == ["/id"]
 
 

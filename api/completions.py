@@ -123,6 +123,7 @@ class ChatCompletion(ResponseModel):
     usage: Usage
     citations: list[Citation]
     cached: bool
+    understood: dict[str, Any] = Field(default_factory=dict, description="How the question was read.")
 
 
 class ChunkDelta(ResponseModel):
@@ -147,6 +148,7 @@ class ChatCompletionChunk(ResponseModel):
     usage: Usage | None = None
     citations: list[Citation] | None = None
     cached: bool | None = None
+    understood: dict[str, Any] | None = None
 
 
 class CompletionEvent(ResponseModel):

@@ -163,6 +163,7 @@ async def _openai_completion(req: func.HttpRequest, services: Services) -> func.
                 usage=_usage(usage.prompt_tokens, usage.completion_tokens),
                 citations=_citations(answer),
                 cached=answer.cached,
+                understood=answer.understood,
             )
         )
     prepared = await service.prepare(request)
@@ -190,7 +191,7 @@ async def _completion_chunks(events: AsyncIterator[ChatEvent], completion_id: st
                 continue
             answer = event.answer
             stop = ChunkChoice(index=0, delta=ChunkDelta(), finish_reason="stop")
-            yield chunk([stop], citations=_citations(answer), cached=answer.cached)
+            yield chunk([stop], citations=_citations(answer), cached=answer.cached, understood=answer.understood)
             yield chunk([], usage=_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens))
     except Exception:
         request_id = uuid.uuid4().hex

@@ -55,6 +55,21 @@ async def test_the_openai_sdk_gets_a_grounded_answer(host: LocalFunctionsHost) -
     await sdk.close()
 
 
+async def test_chat_uis_list_the_catalog_as_a_model_and_get_its_reading_and_citations(host: LocalFunctionsHost) -> None:
+    sdk = AsyncOpenAI(base_url=f"{host.base_url}/api/v1", api_key="unused")
+    [model] = [model async for model in sdk.models.list()]
+    assert model.owned_by == "catalog"
+    completion = await sdk.chat.completions.create(
+        model=model.id, messages=[{"role": "user", "content": "what is your cheapest tent?"}]
+    )
+    extra = completion.model_extra or {}
+    assert extra["understood"]["sort"] == "price_asc"
+    cheapest = min((p for p in CATALOG if "Tents" in str(p["category_name"])), key=lambda p: float(p["price"]))
+    assert extra["citations"][0]["id"] == cheapest["id"]
+    assert (completion.choices[0].message.content or "").startswith(f"The cheapest tents are the {cheapest['name']}")
+    await sdk.close()
+
+
 async def test_the_openai_sdk_streams_the_same_answer(host: LocalFunctionsHost) -> None:
     sdk = AsyncOpenAI(base_url=f"{host.base_url}/api/v1", api_key="unused")
     question = [{"role": "user", "content": "a compact stove for boiling water"}]

@@ -99,6 +99,7 @@ class LocalFunctionsHost:
         shutdown_timeout: float = 5.0,
         home_route: str | None = None,
         timeouts: HttpTimeouts | None = None,
+        admin_key: str | None = None,
     ) -> None:
         default_dir = Path.cwd()
         if isinstance(app, str):
@@ -115,6 +116,8 @@ class LocalFunctionsHost:
         self.shutdown_timeout = shutdown_timeout
         self.home_route = home_route
         self.timeouts = timeouts or HttpTimeouts()
+        #: Required on key-protected functions when set (see :class:`devhost.http_server.HttpServer`).
+        self.admin_key = admin_key
         self._services = services
         self._streaming_before: bool | None = None
         self._max_request_bytes = max_request_bytes
@@ -229,6 +232,7 @@ class LocalFunctionsHost:
                 timeouts=self.timeouts,
                 shutdown_timeout=self.shutdown_timeout,
                 home_path=self.home_path,
+                admin_key=self.admin_key,
             )
         except ValueError as error:
             raise HostError(str(error)) from None

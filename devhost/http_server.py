@@ -9,6 +9,7 @@ Before a function sees a request the server refuses, as JSON naming the field: a
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import socket
@@ -79,6 +80,8 @@ class HttpServer:
         timeouts: how long to wait on clients.
         shutdown_timeout: seconds :meth:`stop` lets in-flight requests finish.
         home_path: the path ``GET /`` redirects to, if any.
+        admin_key: when set (a host other machines can reach), functions of auth level ``function`` or ``admin``
+            answer 401 unless the request carries it as ``x-functions-key`` (or ``?code=``), as in Azure.
 
     Raises:
         ValueError: two routes serve the same path and method.
@@ -94,8 +97,10 @@ class HttpServer:
         timeouts: HttpTimeouts,
         shutdown_timeout: float,
         home_path: str | None,
+        admin_key: str | None = None,
     ) -> None:
         self.host = host
+        self.admin_key = admin_key
         self.requested_port = port
         self.max_request_bytes = max_request_bytes
         self.timeouts = timeouts
@@ -196,12 +201,22 @@ class HttpServer:
                     405, {"error": "method not allowed", "allowed": allowed}, headers={"Allow": ", ".join(allowed)}
                 )
             return json_response(404, {"error": "not found"})
-        refused = body_refusal(request)
+        refused = body_refusal(request) or self._key_refusal(request, routed.target)
         if refused is not None:
             return refused
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             return self._too_large()
         return routed
+
+    def _key_refusal(self, request: web.Request, route: HttpRoute) -> web.Response | None:
+        """401 for a key-protected function called without the admin key (only when the host has one)."""
+        level = str(route.function.binding.get("authLevel") or "function").lower()
+        if self.admin_key is None or level == "anonymous":
+            return None
+        given = request.headers.get("x-functions-key") or request.rel_url.query.get("code") or ""
+        if hmac.compare_digest(given.encode(), self.admin_key.encode()):
+            return None
+        return refusal(401, f"{route.function_name} needs the host's key (x-functions-key)", "x-functions-key")
 
     def _too_large(self) -> web.Response:
         limit = self.max_request_bytes
@@ -237,7 +252,7 @@ class HttpServer:
             http_request = func.HttpRequest(
                 request.method.upper(),
                 str(request.url),
-                headers={key: ", ".join(request.headers.getall(key)) for key in request.headers},
+                headers=_forwarded(request),
                 # The Functions host joins repeated query parameters with commas.
                 params={key: ",".join(request.rel_url.query.getall(key)) for key in request.rel_url.query},
                 route_params=routed.params,
@@ -253,3 +268,16 @@ class HttpServer:
                 "%s failed on %s %s (request_id=%s)", route.function_name, request.method, request.rel_url, request_id
             )
             return json_response(500, {"error": "internal error", "request_id": request_id})
+
+
+def _forwarded(request: web.Request) -> dict[str, str]:
+    """The request's headers, with the peer's address appended to ``X-Forwarded-For`` as Azure's front end does
+    (a client can only prepend to it: the last entry is the address the app may trust, e.g. for rate limits)."""
+    headers = {key: ", ".join(request.headers.getall(key)) for key in request.headers}
+    sent = next((key for key in headers if key.lower() == "x-forwarded-for"), None)
+    peer = request.remote or "unknown"
+    if sent is None:
+        headers["X-Forwarded-For"] = peer
+    else:
+        headers[sent] = f"{headers[sent]}, {peer}"
+    return headers

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -97,6 +99,7 @@ async def serve(
     handle_signals: bool = True,
     on_ready: Callable[[LocalFunctionsHost], None] | None = None,
     out: TextIO = sys.stdout,
+    admin_key: str | None = None,
 ) -> int:
     """Run the app until ``stop`` is set (or SIGINT/SIGTERM arrives); return the exit code.
 
@@ -127,7 +130,9 @@ async def serve(
     owns_services = services is None
     local_host: LocalFunctionsHost | None = None
     try:
-        local_host = LocalFunctionsHost(app, services=services, host=host, port=port, home_route=HOME_ROUTE)
+        local_host = LocalFunctionsHost(
+            app, services=services, host=host, port=port, home_route=HOME_ROUTE, admin_key=admin_key
+        )
         if services is None and (load_sample or local_host.needs_store):
             services = await get_services()  # the process-wide ones: the host's triggers and handlers use them too
         if services is not None:
@@ -175,11 +180,21 @@ def remote_refusal(host: str, allow_remote: bool) -> str | None:
             f"that, or listen on {DEFAULT_HOST}"
         )
     print(
-        f"warning: listening on {host}: anyone who can reach this machine can read and change the catalog "
-        "(no authentication)",
+        f"warning: listening on {host}: anyone who can reach this machine can search and chat; writing the "
+        "catalog needs the host key printed below",
         file=sys.stderr,
     )
     return None
+
+
+def remote_admin_key(host: str) -> str | None:
+    """On an address other machines reach, the key that key-protected (operator) routes require: DEVHOST_ADMIN_KEY,
+    or a random one printed once. ``None`` on loopback, where only this machine's user can connect."""
+    if is_loopback(host):
+        return None
+    key = os.environ.get("DEVHOST_ADMIN_KEY") or secrets.token_urlsafe(24)
+    print(f"operator routes (product writes, embeddings) need the header x-functions-key: {key}", file=sys.stderr)
+    return key
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -199,7 +214,10 @@ def command_run(args: argparse.Namespace) -> int:
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     try:
-        return asyncio.run(serve(args.app, host=args.host, port=port, load_sample=args.load_sample))
+        admin_key = remote_admin_key(args.host)
+        return asyncio.run(
+            serve(args.app, host=args.host, port=port, load_sample=args.load_sample, admin_key=admin_key)
+        )
     except KeyboardInterrupt:
         return 0
     except Exception as error:

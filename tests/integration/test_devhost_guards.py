@@ -203,3 +203,40 @@ async def test_the_services_stream_http_bodies_while_the_host_runs(
     async with local:
         assert services.http_streaming is True
     assert services.http_streaming is False
+
+
+# ------------------------------------------------------------------------------------------------ remote access
+
+
+def keyed_app(calls: list[str]) -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+    @app.route(route="shop", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    async def shop(req: func.HttpRequest) -> func.HttpResponse:
+        calls.append(f"shop from {req.headers.get('X-Forwarded-For')}")
+        return func.HttpResponse("open")
+
+    @app.route(route="write", methods=["POST"])
+    async def write(req: func.HttpRequest) -> func.HttpResponse:
+        calls.append("write")
+        return func.HttpResponse("written")
+
+    return app
+
+
+async def test_a_host_others_can_reach_asks_for_its_key_on_operator_routes_only(calls: list[str], tmp_path: Path):
+    local = LocalFunctionsHost(keyed_app(calls), port=0, app_dir=tmp_path, run_triggers=False, admin_key="s3cret")
+    async with local, httpx.AsyncClient(base_url=local.base_url, timeout=PATIENCE) as http:
+        refused = await http.post("/api/write", json={}, headers={"x-functions-key": "guess"})
+        assert refused.status_code == 401 and refused.json()["field"] == "x-functions-key"
+        assert (await http.post("/api/write", json={})).status_code == 401
+        assert calls == []
+        assert (await http.post("/api/write", json={}, headers={"x-functions-key": "s3cret"})).text == "written"
+        assert (await http.get("/api/shop")).text == "open"  # shopper routes need no key
+
+
+async def test_the_peer_address_is_the_last_forwarded_for_entry_whatever_the_client_claims(calls, tmp_path):
+    local = LocalFunctionsHost(keyed_app(calls), port=0, app_dir=tmp_path, run_triggers=False)
+    async with local, httpx.AsyncClient(base_url=local.base_url, timeout=PATIENCE) as http:
+        await http.get("/api/shop", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert calls == ["shop from 203.0.113.7, 127.0.0.1"]

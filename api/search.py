@@ -28,7 +28,8 @@ Category = Annotated[
     Annotated[str, Field(max_length=MAX_CATEGORY_LENGTH)] | None,
     AfterValidator(_category),
     Field(
-        description="Exact `category_name` to match; empty (or null) means any.",
+        description="A catalog category (`GET /api/categories`): its full name, its last part, or a synonym, case "
+        "ignored; anything else is a 400. Empty (or null) means any.",
         json_schema_extra={"pattern": "^[^\\u0000]*$"},
     ),
 ]

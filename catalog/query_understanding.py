@@ -6,9 +6,10 @@ the input (whitespace is collapsed first, repeats are possessive). Words: :mod:`
 * Prices. A bound word ("under", "at most", "budget of", "over", "between ... and") and an amount make a price unless
   a unit or product noun follows the number ("under 2 kg", "up to 4 people", "more than 2 bikes"). Without a bound
   word only a range with a currency or "from" is ("$40-$60", "40 to 60 dollars", "from 40 to 60"), so model numbers,
-  sizes, counts and years never are. Inclusive. Not read: amounts in words, "around $200", a bare "$200 tent",
-  "pounds" (weight), amounts of 1e9 or more. Repeated bounds keep the tightest; a range written high-to-low is put in
-  order; separate bounds that contradict ("over 300 under 100") give neither (guessing is worse than no filter).
+  sizes, counts and years never are, unless "range" follows ("the 1000-1500 range"). Amounts in words before a
+  currency word are read ("under fifty dollars", :mod:`catalog.amount_words`). Inclusive. Not read: "around $200", a
+  bare "$200 tent", "pounds" (weight), amounts of 1e9 or more. Repeated bounds keep the tightest; a range written
+  high-to-low is put in order; contradicting bounds ("over 300 under 100") give neither (no guessing).
 * Sort: superlatives and comparatives only ("cheapest", "most affordable", "a cheaper one", "priciest"); "cheap",
   "affordable", "budget" describe the product and stay in the text. Both directions together give no sort; "not the
   cheapest" gives none and negates "sort:price_asc".

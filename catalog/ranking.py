@@ -8,7 +8,10 @@ candidate's score then combines, with weights measured on the team's labelled qu
 * **category intent**: the catalog's own category the question names ("tyres" → Tires and Tubes) is a strong
   boost; several candidates ("a frame") share a smaller one;
 * **category vote**: how strongly the pool as a whole points at the candidate's category (the mean of that
-  category's best similarities) — a kNN reading of the question's category that smooths one product's noisy text;
+  category's best similarities). Measured: it made the labelled questions worse, so its weight is 0; the vote
+  still picks the intended category of a superlative that names none;
+* **described needs** (:mod:`catalog.intents`: "my bike got nicked" → locks) and the **thing a name ends in** ("the
+  cheapest tyre" is a tyre, not a tube of the same category);
 * **attribute conflicts**: a product whose text names the opposite of an attribute the shopper asked for
   ("winter" asked, "summer" in the product, "winter" not) is pushed down;
 * **identifiers**: a product whose SKU or model name contains an identifier from the question comes first.

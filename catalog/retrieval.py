@@ -8,9 +8,11 @@ One path for search and chat, offline and in Azure:
    can never widen them). A superlative also asks the store directly for the intended category's products ordered
    by price, so "the cheapest" is exact, not the cheapest of a similarity pool.
 3. **Rank** the pool (:mod:`catalog.ranking`) and group variants of one model.
-4. Say whether anything **matches** at all: a question naming no catalog category, no known identifier and whose
-   best candidate is only weakly similar is answered "no match" instead of with unrelated products; when a price
-   bound excludes every product of the intended kind, the closest ones are returned separately.
+4. Say whether anything **matches** at all: an identifier no product has, a named category none of whose products
+   is retrieved, a size or colour the named products do not come in, or a thing (the noun a short question asks
+   for) that no product, category or synonym knows ("do you sell kayaks?") is answered "no match" instead of with
+   unrelated products; when a price bound excludes every product of the intended kind, the closest ones are
+   returned separately.
 """
 
 from __future__ import annotations
@@ -38,9 +40,6 @@ from catalog.ranking import (
 from catalog.search import ProductSearch, SearchFilters
 from store.base import FieldFilter
 
-#: Below this cosine similarity (MiniLM, measured on the no-answer questions in docs/quality.md) a best candidate
-#: that no category word or identifier supports is not a match.
-NO_MATCH_SIMILARITY = 0.0
 #: Candidates retrieved for ranking, at least (more when ``k`` is large).
 POOL_SIZE = 40
 #: Tokens shaped like a SKU ("NW-COF-GRD", "bk-m68b-42"): looked up exactly, whatever their similarity.
@@ -174,7 +173,9 @@ class ProductFinder:
         if reading.category or reading.category_candidates:
             named = [item for item in ranked if item.category in (reading.category, *reading.category_candidates)]
             return not named or _lacks_asked_variant(reading, named)
-        return max(item.similarity for item in ranked) < NO_MATCH_SIMILARITY
+        # A question naming no category, identifier or unknown noun is answered: similarity alone does not separate
+        # the labelled no-answer questions from answerable ones (measured on MiniLM), so it decides nothing here.
+        return False
 
     async def _known_word(self, word: str, text: str) -> bool:
         """Whether a product, a category or a synonym has the word (whole: "e-bike" is not known for "bike"), alone

@@ -5,14 +5,13 @@ Which backend is built for which setting is decided in :mod:`composition.backend
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from catalog.categories import CategoryIndex
 from catalog.embedding_status import EmbeddingStatusView
 from catalog.embedding_sync import BatchReport, EmbeddingPipeline
-from catalog.model import expected_hash
 from catalog.products import ProductCatalog
 from catalog.reconcile import Reconciler, ReconcileRecord
 from catalog.reembed import Reembedder
@@ -145,10 +144,6 @@ class Services:
             self._features["reembedder"] = Reembedder(await self.products(), await self.embedding_pipeline())
         reembedder: Reembedder = self._features["reembedder"]
         return reembedder
-
-    def content_hash(self, product: Mapping[str, Any]) -> str:
-        """The hash a product's current text has under the configured model (what cached answers remember)."""
-        return expected_hash(product, self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions)
 
     @property
     def chat_limits(self) -> ChatLimits:

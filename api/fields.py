@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from api.validation import rule
 from catalog.model import is_finite_number
+from transport.switches import SWITCH_PATTERN, switch
 
 #: URL paths cannot carry these as a segment (clients and proxies collapse them), so ids refuse them.
 DOT_SEGMENTS = (".", "..")
@@ -134,29 +135,29 @@ Price = Annotated[
 
 # ------------------------------------------------------------------------------------------------- switches
 
-_FLAG_PATTERN = r"^[ \t]*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[01])?[ \t]*$"
+#: A switch, or nothing (empty is false).
+_FLAG_PATTERN = f"{SWITCH_PATTERN}|^[ \\t]*$"
 
 
 def query_flag(value: Any) -> bool:
-    """A query-string switch: true/false, yes/no or 1/0 in any case, spaces or tabs around; empty is false.
+    """A query-string switch (:func:`transport.switches.switch`); empty is false.
 
     Raises:
         PydanticCustomError: anything else ("must be true or false").
     """
     if isinstance(value, bool):
         return value
-    raw = value.strip(" \t").lower() if isinstance(value, str) else None  # not strip(): it also drops \x1c-\x1f
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
+    if isinstance(value, str):
+        said = False if value.strip(" \t") == "" else switch(value)
+        if said is not None:
+            return said
     raise rule("must be true or false")
 
 
 Flag = Annotated[
     bool,
     BeforeValidator(query_flag, json_schema_input_type=Annotated[str, Field(pattern=_FLAG_PATTERN)]),
-    Field(description="true/false, yes/no or 1/0 (any case); empty is false."),
+    Field(description="true/false, yes/no, on/off or 1/0 (any case); empty is false."),
 ]
 
 # ----------------------------------------------------------------------------------------------- session ids

@@ -9,6 +9,8 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
+from transport.switches import switch
+
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the key and an example value."""
@@ -68,12 +70,10 @@ def _float_between(low: float, high: float) -> Callable[[str], float]:
 
 
 def _bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("must be true or false")
+    said = switch(raw)
+    if said is None:
+        raise ValueError("must be true or false")
+    return said
 
 
 def _vector_index(raw: str) -> VectorIndexType:

@@ -158,13 +158,23 @@ def test_the_documented_product_id_agrees_with_the_product_rules(product_id: str
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("", False), ("true", True), (" TRUE\t", True), ("Yes", True), ("1", True), ("no", False), ("0", False)],
+    [
+        ("", False),
+        ("true", True),
+        (" TRUE\t", True),
+        ("Yes", True),
+        ("1", True),
+        ("no", False),
+        ("0", False),
+        ("On", True),
+        ("off", False),
+    ],  # the same words as a boolean setting (transport/switches.py)
 )
 def test_query_flags(text: str, value: bool) -> None:
     assert query_flag(text) is value
 
 
-@pytest.mark.parametrize("text", ["on", "2", "true,true", "\x1ctrue", "tru"])
+@pytest.mark.parametrize("text", ["2", "true,true", "\x1ctrue", "tru", "enabled"])
 def test_query_flags_refuse_anything_else(text: str) -> None:
     with pytest.raises(ValueError, match="must be true or false"):
         query_flag(text)

@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "embedding": {"transport"},
     "catalog": {"store", "embedding", "transport"},
     "chat": {"catalog", "store", "embedding", "transport"},
-    "api": {"catalog", "chat"},
+    "api": {"catalog", "chat", "transport"},
     "composition": {"catalog", "chat", "embedding", "store", "transport"},
     "blueprints": {"api", "catalog", "chat", "composition", "embedding", "store", "transport"},
     "devhost": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "blueprints"},

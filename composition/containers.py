@@ -3,9 +3,13 @@ definitions (policies, TTL) that the bootstrap creates and ``infra/`` Bicep is c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from composition.settings import Settings
 from store.base import ContainerSpec, VectorSpec
-from store.cosmos.definitions import ContainerDefinition, definition_for_spec
+
+if TYPE_CHECKING:
+    from store.cosmos.definitions import ContainerDefinition
 
 #: Where the vector lives on a product document (a Cosmos DB vector embedding policy path).
 VECTOR_PATH = "/embedding"
@@ -45,6 +49,9 @@ def container_definitions(settings: Settings, dimensions: int) -> list[Container
     ``COSMOS_VECTOR_INDEX_TYPE``; the products container gets a full-text policy and indexes on the fields it embeds
     (``EMBED_FIELDS``), for hybrid search.
     """
+    # Imported here: the Cosmos DB SDK costs the function app's cold start ~0.3 s, and only provisioning needs it.
+    from store.cosmos.definitions import definition_for_spec
+
     if dimensions < 1:
         raise ValueError(f"dimensions must be at least 1, not {dimensions}")
     setting_of = {getattr(settings, key): key for key in _CONTAINER_SETTINGS}

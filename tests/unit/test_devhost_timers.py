@@ -95,4 +95,4 @@ async def test_a_timer_fires_on_its_schedule_with_a_timer_request_and_survives_a
     assert clock.sleeps[:3] == [8 * 60, 15 * 60, 15 * 60]  # start-up run, then 16:15, 16:30, 16:45
     assert all(isinstance(call, func.TimerRequest) and not call.past_due for call in calls)
     assert (trigger.stats.runs, trigger.stats.failures) == (4, 1)
-    assert "every" not in trigger.describe() and "'0 */15 * * * *' (and at start-up)" in trigger.describe()
+    assert trigger.describe() == "reconcile: timer '0 */15 * * * *' (and at start-up)"

@@ -134,14 +134,16 @@ class Reembedder:
         after, budget = continuation, self.max_scanned
         while budget > 0:
             limit = min(PAGE_SIZE, budget)
+            probe = 1 if budget <= PAGE_SIZE else 0  # one more row on the last page: is there anything after it?
             page_filters = filters + ([FieldFilter("id", "gt", after)] if after else [])
-            page = await self.products.query(page_filters, order_by="id", limit=limit)
+            rows = await self.products.query(page_filters, order_by="id", limit=limit + probe)
+            page = rows[:limit]
             chosen = [document for document in page if status != STATUS_PENDING or self._is_pending(document)]
             result.matched += len(chosen)
             await self._mark_all(chosen, result)
             budget -= len(page)
             after = str(page[-1]["id"]) if page else after
-            if len(page) < limit:
+            if len(rows) <= len(page) and (len(page) < limit or probe):
                 return result
         result.continuation = after
         return result

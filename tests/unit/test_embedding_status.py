@@ -182,5 +182,7 @@ async def test_pending_and_all_requests_read_a_bounded_number_and_continue(
 
     everything = await reembedder.reembed_matching(everything=True)
     assert (everything.queued, everything.continuation) == (4, "p003")
+    exactly = Reembedder(await services.products(), await services.embedding_pipeline(), max_scanned=6)
+    assert (await exactly.reembed_matching(everything=True)).continuation is None  # nothing after the sixth
     with pytest.raises(ValueError, match="category or a status"):
         await reembedder.reembed_matching()

@@ -14,7 +14,7 @@ from typing import Any
 from bench.catalog_data import RunOptions, cosmic_works_products, shopper_questions
 from bench.latency import Stopwatch, elapsed_ms, summarize_ms
 from catalog.model import embedding_text
-from composition.services import build_embedder
+from composition.backends import build_embedder
 from composition.settings import load_settings
 
 NAME = "local_embedding"

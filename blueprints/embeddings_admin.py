@@ -3,14 +3,14 @@
 The routes are ``AuthLevel.ADMIN`` for now (the host's master key in Azure; the local hosts ask for no key), and
 under Easy Auth the caller must hold the operator role too: they count every product's stamp and can start paid
 embedding work.
-"""
+
+
+Registration only: each function hands its input to :mod:`blueprints.handlers.embeddings_admin`, imported on first
+use."""
 
 import azure.functions as func
 
-from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
-from api.validation import parse
-from blueprints.http import handle, json_response, read_json, require_operator
-from composition.services import Services, get_services
+from blueprints.lazy import direct, dispatch
 
 bp = func.Blueprint()
 
@@ -18,56 +18,22 @@ bp = func.Blueprint()
 @bp.function_name("reconcile_embeddings")
 @bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def reconcile_embeddings(timer: func.TimerRequest) -> None:
-    """Embed what the change feed left behind: missing, stale, and retryable failed vectors (a bounded run)."""
-    services = await get_services()
-    await (await services.reconciler()).reconcile()
+    return await direct(timer, "blueprints.handlers.embeddings_admin", "_reconcile_embeddings")
 
 
 @bp.function_name("embeddings_status")
 @bp.route(route="embeddings/status", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 async def embeddings_status(req: func.HttpRequest) -> func.HttpResponse:
-    return await handle(req, _status)
-
-
-async def _status(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """Counts by status and by (model, dimensions), the oldest pending product and the last reconcile report."""
-    require_operator(req, services)
-    summary = await (await services.embedding_status()).summary()
-    return json_response(EmbeddingStatus.of(summary))
+    return await dispatch(req, "blueprints.handlers.embeddings_admin", "_status")
 
 
 @bp.function_name("embeddings_failed")
 @bp.route(route="embeddings/failed", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 async def embeddings_failed(req: func.HttpRequest) -> func.HttpResponse:
-    return await handle(req, _failed)
-
-
-async def _failed(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """One page of failed products with their reasons and dead-letter records."""
-    require_operator(req, services)
-    query = parse(FailedQuery, dict(req.params))
-    page = await (await services.embedding_status()).failed(query.limit, query.continuation)
-    return json_response(FailedProducts.model_validate(page, from_attributes=True))
+    return await dispatch(req, "blueprints.handlers.embeddings_admin", "_failed")
 
 
 @bp.function_name("embeddings_reembed")
 @bp.route(route="embeddings/reembed", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 async def embeddings_reembed(req: func.HttpRequest) -> func.HttpResponse:
-    return await handle(req, _reembed)
-
-
-async def _reembed(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """Re-embed products by id (a few at once, more through the change feed), by filter, or all of them."""
-    require_operator(req, services)
-    body = parse(ReembedInput, read_json(req, services))
-    reembedder = await services.reembedder()
-    if body.ids is not None:
-        result = await reembedder.reembed_ids(body.ids)
-    else:
-        result = await reembedder.reembed_matching(
-            category=body.filter.category if body.filter else None,
-            status=body.filter.status if body.filter else None,
-            everything=body.all is True,
-            continuation=body.continuation,
-        )
-    return json_response(ReembedAccepted.model_validate(result, from_attributes=True), status=202)
+    return await dispatch(req, "blueprints.handlers.embeddings_admin", "_reembed")

@@ -1,11 +1,10 @@
-"""``GET /api/openapi.json``: the document :mod:`api.openapi` generates from the models, with this app's limits."""
+"""``GET /api/openapi.json``: the document :mod:`api.openapi` generates from the models, with this app's limits.
+
+Registration only: each function hands its request to :mod:`blueprints.handlers.openapi`, imported on first use."""
 
 import azure.functions as func
 
-from api.limits import ApiLimits
-from api.openapi import openapi_document
-from blueprints.http import handle, json_response
-from composition.services import Services
+from blueprints.lazy import dispatch
 
 bp = func.Blueprint()
 
@@ -13,8 +12,4 @@ bp = func.Blueprint()
 @bp.function_name("openapi")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    return await handle(req, _openapi)
-
-
-async def _openapi(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    return json_response(openapi_document(ApiLimits.from_settings(services.settings)))
+    return await dispatch(req, "blueprints.handlers.openapi", "_openapi")

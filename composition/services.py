@@ -1,31 +1,32 @@
 """The services every entry point asks for: built once per process from settings, reused by every invocation.
 
-Which backend is built for which setting is decided in :mod:`composition.backends`."""
+Which backend is built for which setting is decided in :mod:`composition.backends`. Each feature's module is
+imported when the feature is first built, not when this module is: importing the function app stays cheap.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from catalog.categories import CategoryIndex
-from catalog.embedding_status import EmbeddingStatusView
-from catalog.embedding_sync import BatchReport, EmbeddingPipeline
-from catalog.products import ProductCatalog
-from catalog.reconcile import Reconciler, ReconcileRecord
-from catalog.reembed import Reembedder
-from catalog.retrieval import ProductFinder
-from catalog.search import ProductSearch
-from chat.cache import SemanticCache
-from chat.history import ChatHistory
-from chat.models import ChatModel
-from chat.service import ChatLimits, ChatService
-from composition.backends import build_chat_model, build_embedder, build_store
 from composition.containers import container_specs
 from composition.settings import Settings, load_settings
 from embedding.base import Embedder
 from store.base import ContainerSpec, DocumentContainer, DocumentStore
+
+if TYPE_CHECKING:
+    from catalog.categories import CategoryIndex
+    from catalog.embedding_status import EmbeddingStatusView
+    from catalog.embedding_sync import BatchReport, EmbeddingPipeline
+    from catalog.products import ProductCatalog
+    from catalog.reconcile import Reconciler, ReconcileRecord
+    from catalog.reembed import Reembedder
+    from catalog.retrieval import ProductFinder
+    from catalog.search import ProductSearch
+    from chat.models import ChatModel
+    from chat.service import ChatLimits, ChatService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class Services:
     embedder: Embedder
     chat_model: ChatModel
     #: What the change-feed pipeline has done since this process started (shown by /api/health).
-    pipeline_totals: BatchReport = field(default_factory=BatchReport)
+    pipeline_totals: BatchReport = field(default_factory=lambda: _batch_report())
     #: The HTTP host sends a response body while it is produced (the local dev host sets it); the Functions host
     #: cannot for a ``func.HttpResponse``, so streamed answers come whole there.
     http_streaming: bool = False
@@ -66,6 +67,8 @@ class Services:
 
     async def catalog(self) -> ProductCatalog:
         """Product reads and writes (built once)."""
+        from catalog.products import ProductCatalog
+
         if "catalog" not in self._features:
             self._features["catalog"] = ProductCatalog(
                 await self.products(), self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions
@@ -75,6 +78,8 @@ class Services:
 
     async def search(self) -> ProductSearch:
         """Search over live products (built once)."""
+        from catalog.search import ProductSearch
+
         if "search" not in self._features:
             self._features["search"] = ProductSearch(await self.products(), self.embedder, self.settings.SEARCH_MODE)
         search: ProductSearch = self._features["search"]
@@ -82,6 +87,8 @@ class Services:
 
     async def categories(self) -> CategoryIndex:
         """The catalog's categories with counts (built once, re-read every few seconds)."""
+        from catalog.categories import CategoryIndex
+
         if "categories" not in self._features:
             self._features["categories"] = CategoryIndex(await self.products())
         categories: CategoryIndex = self._features["categories"]
@@ -89,6 +96,8 @@ class Services:
 
     async def finder(self) -> ProductFinder:
         """Question → reading → retrieval → ranking: what search and chat both use (built once)."""
+        from catalog.retrieval import ProductFinder
+
         if "finder" not in self._features:
             self._features["finder"] = ProductFinder(await self.search(), await self.categories())
         finder: ProductFinder = self._features["finder"]
@@ -96,6 +105,8 @@ class Services:
 
     async def embedding_pipeline(self) -> EmbeddingPipeline:
         """The change-feed pipeline over the products and dead-letter containers (built once)."""
+        from catalog.embedding_sync import EmbeddingPipeline
+
         if "pipeline" not in self._features:
             self._features["pipeline"] = EmbeddingPipeline(
                 await self.products(),
@@ -109,10 +120,14 @@ class Services:
 
     async def reconcile_record(self) -> ReconcileRecord:
         """The reconciler's place and last report: a document in the leases container."""
+        from catalog.reconcile import ReconcileRecord
+
         return ReconcileRecord(await self.container_named(self.settings.COSMOS_LEASES_CONTAINER))
 
     async def reconciler(self) -> Reconciler:
         """Embeds what the change feed missed, through the same pipeline (built once)."""
+        from catalog.reconcile import Reconciler
+
         if "reconciler" not in self._features:
             self._features["reconciler"] = Reconciler(
                 await self.products(),
@@ -126,6 +141,8 @@ class Services:
 
     async def embedding_status(self) -> EmbeddingStatusView:
         """The operator's view of embedding stamps, failures and the last reconcile (built once)."""
+        from catalog.embedding_status import EmbeddingStatusView
+
         if "embedding_status" not in self._features:
             reconciler = await self.reconciler()
             self._features["embedding_status"] = EmbeddingStatusView(
@@ -140,6 +157,8 @@ class Services:
 
     async def reembedder(self) -> Reembedder:
         """Re-embeds products an operator names (built once)."""
+        from catalog.reembed import Reembedder
+
         if "reembedder" not in self._features:
             self._features["reembedder"] = Reembedder(await self.products(), await self.embedding_pipeline())
         reembedder: Reembedder = self._features["reembedder"]
@@ -147,11 +166,17 @@ class Services:
 
     @property
     def chat_limits(self) -> ChatLimits:
+        from chat.service import ChatLimits
+
         s = self.settings
         return ChatLimits(s.CHAT_MAX_MESSAGE_CHARS, s.CHAT_DEFAULT_K, s.CHAT_MAX_K, s.CHAT_MAX_MESSAGES)
 
     async def chat(self) -> ChatService:
         """The RAG chat over products, the semantic cache and the session history (built once)."""
+        from chat.cache import SemanticCache
+        from chat.history import ChatHistory
+        from chat.service import ChatService
+
         if "chat" not in self._features:
             s = self.settings
             cache = SemanticCache(
@@ -189,7 +214,15 @@ class Services:
         await self.store.close()
 
 
+def _batch_report() -> BatchReport:
+    from catalog.embedding_sync import BatchReport
+
+    return BatchReport()
+
+
 def build_services(settings: Settings) -> Services:
+    from composition.backends import build_chat_model, build_embedder, build_store
+
     return Services(
         settings=settings,
         store=build_store(settings),

@@ -28,8 +28,9 @@ from catalog.model import embedding_text
 from chat.models import ChatPrompt, Usage
 from chat.openai_chat import OpenAIChatModel
 from chat.tokens import count_tokens as chat_tokens
+from composition.backends import build_chat_model, build_embedder
 from composition.openai_clients import AZURE_OPENAI_SCOPE, azure_openai_client
-from composition.services import Services, build_chat_model, build_embedder
+from composition.services import Services
 from composition.settings import Settings, SettingsError, load_settings
 from embedding.base import EmbeddingError, PreparedText, RetryPolicy, TransientEmbeddingError
 from embedding.deterministic import DeterministicEmbedder

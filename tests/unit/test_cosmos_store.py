@@ -268,7 +268,7 @@ def test_a_store_needs_an_endpoint_and_a_real_key() -> None:
 
 
 def test_build_store_chooses_cosmos() -> None:
-    from composition.services import build_store
+    from composition.backends import build_store
 
     settings = load_settings(
         {

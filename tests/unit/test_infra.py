@@ -21,8 +21,9 @@ from packaging.specifiers import SpecifierSet
 
 from blueprints.identity import OPERATOR_ROLE
 from chat.answer_writer import AnswerWriter
+from composition.backends import build_embedder
 from composition.containers import VECTOR_PATH
-from composition.services import Services, build_embedder
+from composition.services import Services
 from composition.settings import (
     ChatBackend,
     CosmosAuth,

@@ -1,0 +1,1 @@
+"""What the HTTP functions do, imported on their first call (so importing function_app stays cheap)."""

@@ -9,7 +9,6 @@ Independent of Azure Functions: the HTTP blueprint, the OpenAI-compatible surfac
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,17 +30,15 @@ from chat.cache import (
     product_fingerprint,
     reading_signature,
 )
+from chat.citations import cited_products, end_at_sentence, repair_citations
 from chat.followup import standalone_question
 from chat.history import ChatHistory, Turn
 from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
 #: Client-supplied history (the OpenAI-compatible surface) sent on to a rewrite or a prompt, at most.
 MAX_HISTORY_CHARS = 8_000
 MAX_HISTORY_MESSAGE_CHARS = 2_000
-#: Characters of a product's description a citation carries (a readable card, not the document).
-CITATION_DESCRIPTION_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -284,6 +281,8 @@ class ChatService:
             timings["llm_ms"] += _ms(clock)
             text = "".join(parts)
             shown = prompt.products or prompt.closest
+            if self.model.is_language_model:  # the offline writer's citations are right by construction
+                text = repair_citations(end_at_sentence(text), shown)
             citations = cited_products(text, shown)
             if prepared.key is not None and prompt.products and not prompt.no_match:
                 cited_ids = {c["id"] for c in citations}
@@ -370,26 +369,6 @@ def _retrieved(item: RankedProduct) -> RetrievedProduct:
 
 def _sources(products: list[RetrievedProduct], cited: set[str]) -> list[CacheSource]:
     return [CacheSource(p.id, product_fingerprint(p.document), p.id in cited) for p in products]
-
-
-def cited_products(answer: str, products: list[RetrievedProduct]) -> list[dict[str, Any]]:
-    """The products the answer cites by ``[n]``; every product it names when it cites none by number."""
-    numbers = [int(n) for n in _CITATION.findall(answer)]
-    chosen = [products[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(products)]
-    if not chosen:
-        lowered = answer.casefold()
-        chosen = [p for p in products if p.name.casefold() in lowered]
-    return [{"id": p.id, "name": p.name, "score": round(p.score, 6), **_card(p.document)} for p in chosen]
-
-
-def _card(document: dict[str, Any]) -> dict[str, Any]:
-    """What a citation shows of its product: enough for a readable card, never the whole document."""
-    description = str(document.get("description") or "")
-    return {
-        "price": document.get("price"),
-        "category_name": document.get("category_name"),
-        "description": description[:CITATION_DESCRIPTION_CHARS],
-    }
 
 
 def _last_user_message(messages: list[dict[str, str]]) -> str | None:

@@ -62,4 +62,18 @@ def machine_info() -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
+        # Which top-level folders held uncommitted changes (several people share a checkout): is the measured code
+        # among them?
+        "git_dirty_paths": _dirty_paths(status),
     }
+
+
+def _dirty_paths(status: str | None) -> list[str]:
+    paths = set()
+    for line in (status or "").splitlines():
+        fields = line.split(maxsplit=1)  # "XY path" ("git" strips the first line's leading space)
+        if len(fields) < 2:
+            continue
+        path = fields[1].split(" -> ")[-1].strip('"')
+        paths.add(path.split("/", 1)[0] + ("/" if "/" in path else ""))
+    return sorted(paths)

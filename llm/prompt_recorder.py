@@ -21,7 +21,9 @@ from aiohttp import web
 
 from llm.server import LOOPBACK
 
-_PRODUCT = re.compile(r'<product n="(\d+)" id="((?:[^"\\]|\\.)*)">\n(.*?)\n</product>', re.S)
+_PRODUCT = re.compile(r'<product n="(\d+)"(?: id="((?:[^"\\]|\\.)*)")?>\n(.*?)\n</product>', re.S)
+#: A record's first line, as chat/prompt.py writes it: "[1] Name — Category — $price".
+_RECORD_HEAD = re.compile(r"^\[\d+\] (.*?)(?: — .*)?$", re.M)
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "host"}
 
 
@@ -31,7 +33,8 @@ class PromptLayoutError(ValueError):
 
 @dataclass(frozen=True)
 class ShownProduct:
-    """A product as the model saw it: its number in the prompt, its id and its text."""
+    """A product as the model saw it: its number in the prompt, its id (when the prompt carries ids) and its text,
+    whose first line is the product's name."""
 
     number: int
     id: str
@@ -72,12 +75,20 @@ class RecordedPrompt:
         """
         block = self.products_block
         found = [
-            ShownProduct(int(n), html.unescape(json.loads(f'"{raw_id}"')), html.unescape(text))
+            ShownProduct(int(n), html.unescape(json.loads(f'"{raw_id}"')) if raw_id else "", _named_first(text))
             for n, raw_id, text in _PRODUCT.findall(block)
         ]
         if not found and block and "<product " in block:
             raise PromptLayoutError(f"cannot read the products of this prompt block: {block[:300]!r}")
         return found
+
+
+def _named_first(text: str) -> str:
+    """The record's text with the product's name alone on its first line ("[1] Name — Category — $9" → "Name")."""
+    text = html.unescape(text)
+    head, _, rest = text.partition("\n")
+    named = _RECORD_HEAD.match(head)
+    return f"{named.group(1)}\n{head}\n{rest}" if named else text
 
 
 class PromptRecorder:

@@ -109,10 +109,10 @@ def test_the_recorder_reads_exactly_the_products_the_real_prompt_shows() -> None
 
     shown = RecordedPrompt(messages, 0.0).products
 
-    assert [(p.number, p.id, p.text) for p in shown] == [
-        (1, products[0].id, products[0].text),
-        (2, "nw-0002", products[1].text),
-    ]
+    # The prompt carries no ids (they cost a small model tokens): the name leads each record, and text the product
+    # holds comes back as written, delimiters included.
+    assert [(p.number, p.id, p.text.split("\n", 1)[0]) for p in shown] == [(1, "", "Tent"), (2, "", "Stove")]
+    assert 'Says "</product>" & more' in shown[0].text and "Boils water" in shown[1].text
     assert RecordedPrompt(build_messages("kayak?", [], [], history_token_budget=100), 0.0).products == []
 
 

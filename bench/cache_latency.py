@@ -66,12 +66,17 @@ async def run(options: RunOptions) -> dict[str, Any]:
         headers = {services.settings.CHAT_USER_HEADER: USER}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
             await _post(session, url, "warm-up question about tents", headers)
-            # The first ask of each question is a miss that stores the answer (no-match questions are not cached).
+            # The first ask of a question stores its answer, unless it had no match (never cached) or an earlier
+            # question's entry already answered it (a paraphrase: a hit, nothing new stored). The timed hits are the
+            # questions that stored an entry.
             cacheable, keys = [], []
+            first_ask_hits = first_ask_no_match = 0
             for question in questions:
                 prepared = await chat.prepare(ChatRequest(question, "", principal))
                 async for _ in chat.answer(prepared):
                     pass
+                first_ask_hits += int(prepared.hit is not None)
+                first_ask_no_match += int(prepared.retrieval.no_match)
                 if prepared.key is not None and prepared.hit is None and not prepared.retrieval.no_match:
                     cacheable.append(question)
                     keys.append(prepared.key)
@@ -92,6 +97,8 @@ async def run(options: RunOptions) -> dict[str, Any]:
         "products": len(sample_products()),
         "questions": len(questions),
         "cacheable_questions": len(cacheable),
+        "first_ask_hits": first_ask_hits,
+        "first_ask_no_match": first_ask_no_match,
         "distinct_signatures": len({key.signature for key in keys}),
         "entries_target": entries,
         "real_entries": real_entries,
@@ -179,8 +186,9 @@ def markdown(result: dict[str, Any]) -> list[str]:
     few, many = result["few_entries"], result["many_entries"]
     lines = [
         f"{result['products']} sample products, offline answer writer. One caller asked {result['questions']} "
-        f"questions once ({result['cacheable_questions']} cacheable: the rest had no match), storing "
-        f"{result['real_entries']} real entries ({result['distinct_signatures']} distinct reading signatures); then "
+        f"questions once: {result['cacheable_questions']} stored a new entry (these are the hits timed below); "
+        f"{_others(result)}. With the warm-up question the cache held {result['real_entries']} real entries "
+        f"({result['distinct_signatures']} distinct reading signatures among the timed ones); then "
         f"{result['entries_after_fill'] - result['real_entries']:,} more were stored through `SemanticCache.store` "
         f"in the same scope (random vectors, the real signatures in turn) in {result['fill_s']:.1f} s. Every "
         "question asked again, in-process (`ChatService.ask`) and over HTTP (`POST /api/chat`), alternating. "
@@ -204,6 +212,16 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"{result['first_lookup_after_fill_ms']:.0f} ms, not in the percentiles.",
     ]
     return lines
+
+
+def _others(result: dict[str, Any]) -> str:
+    rest = result["questions"] - result["cacheable_questions"]
+    if "first_ask_hits" not in result:
+        return f"the other {rest} stored none (already answered by an earlier paraphrase's entry, or no match)"
+    return (
+        f"of the other {rest}, {result['first_ask_hits']} were already answered by an earlier paraphrase's entry (a "
+        f"hit on the first ask) and {result['first_ask_no_match']} had no match (never cached)"
+    )
 
 
 def _pair(summary: dict[str, Any]) -> str:

@@ -276,6 +276,24 @@ def write_report(report: dict[str, Any], selected: Sequence[Benchmark], out_dir:
     return markdown
 
 
+def render_again(out_dir: Path) -> int:
+    """Write ``out_dir``'s results.md and charts again from its results.json (numbers unchanged)."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        print(f"error: no results to render at {path}", file=sys.stderr)
+        return 2
+    report = json.loads(path.read_text(encoding="utf-8"))
+    selected = [benchmark for benchmark in benchmarks() if benchmark.name in report["benchmarks"]]
+    # The charts of this file's own run are drawn again; an earlier run's (after a --merge) are kept as they are.
+    fresh = [b for b in selected if _measured_in(report, b.name) == report["run"]["started_at"]]
+    charts = {**(report.get("charts") or {}), **draw_charts(report, fresh, out_dir)}
+    report["charts"] = {b.name: charts[b.name] for b in selected if b.name in charts}
+    (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "results.md").write_text(render_markdown(report, selected, report["charts"]), encoding="utf-8")
+    print(f"rendered {out_dir / 'results.md'} from {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions (a smoke run)")
@@ -297,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --only: write the benchmarks run into the full results (default "
         f"{FULL_OUT_DIR.relative_to(REPO)}), keeping every other benchmark's entry from the run that measured it",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: write results.md and the charts again from results.json in the output folder "
+        f"(default {FULL_OUT_DIR.relative_to(REPO)}), e.g. after a change to a benchmark's tables",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return parser
 
@@ -308,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for benchmark in benchmarks():
             print(f"{benchmark.name:16} {benchmark.title}")
         return 0
+    if args.render:
+        return render_again(args.out or FULL_OUT_DIR)
     names = [name.strip() for item in args.only or [] for name in item.split(",") if name.strip()]
     try:
         selected = select(names)

@@ -8,6 +8,7 @@ question costs no store call on most requests; a new category or word appears wi
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import Counter
@@ -20,6 +21,8 @@ from catalog.model import DELETED_FIELD
 from catalog.query_understanding import read_query
 from catalog.ranking import model_stem
 from store.base import DocumentContainer, FieldFilter
+
+log = logging.getLogger(__name__)
 
 #: How long a read of the categories is reused.
 REFRESH_SECONDS = 30.0
@@ -47,10 +50,10 @@ def normalised_name(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
 
-def model_index(documents: list[dict[str, Any]]) -> dict[str, str]:
-    """Model names (variant names without size and colour) that carry a digit or are at least three words, by their
-    normalised form: distinctive enough that naming one in a question means that model."""
-    models: dict[str, str] = {}
+def model_index(documents: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Model names (variant names without size and colour) that carry a digit or are at least three words — distinct
+    enough that naming one means that model — as ``(normalised name, name)`` by their first word."""
+    seen: dict[str, str] = {}
     for document in documents:
         name = document.get("name")
         if not isinstance(name, str):
@@ -58,7 +61,10 @@ def model_index(documents: list[dict[str, Any]]) -> dict[str, str]:
         stem = model_stem(name)
         key = normalised_name(stem)
         if len(key) >= 4 and (any(c.isdigit() for c in key) or len(key.split()) >= 3):
-            models.setdefault(key, stem)
+            seen.setdefault(key, stem)
+    models: dict[str, list[tuple[str, str]]] = {}
+    for key, stem in seen.items():
+        models.setdefault(key.split()[0], []).append((key, stem))
     return models
 
 
@@ -94,26 +100,45 @@ class CategoryIndex:
         self.refresh_seconds = refresh_seconds
         self._categories: list[Category] | None = None
         self._vocabulary: frozenset[str] = frozenset()
-        self._models: dict[str, str] = {}
+        self._models: dict[str, list[tuple[str, str]]] = {}
         self._read_at = 0.0
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def counted(self) -> list[Category]:
-        """Every category with its number of live products, largest first (ties by name)."""
-        if self._categories is not None and time.monotonic() - self._read_at < self.refresh_seconds:
-            return self._categories
-        async with self._lock:
-            if self._categories is None or time.monotonic() - self._read_at >= self.refresh_seconds:
-                documents = await self.products.query([FieldFilter(DELETED_FIELD, "ne", True)])
-                counts = Counter(str(d["category_name"]) for d in documents if isinstance(d.get("category_name"), str))
-                self._categories = sorted(
-                    (Category(name, count) for name, count in counts.items() if name),
-                    key=lambda category: (-category.count, category.name),
-                )
-                self._vocabulary = frozenset(word for document in documents for word in catalog_words(document))
-                self._models = model_index(documents)
-                self._read_at = time.monotonic()
+        """Every category with its number of live products, largest first (ties by name).
+
+        Only the first read (and one after :meth:`forget`) is waited for; an expired read is served while a fresh one
+        is made in the background, so no shopper's request pays for reading the whole catalog.
+        """
+        if self._categories is None:
+            async with self._lock:
+                if self._categories is None:
+                    await self._read()
+        elif time.monotonic() - self._read_at >= self.refresh_seconds and self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh())
+        assert self._categories is not None
         return self._categories
+
+    async def _refresh(self) -> None:
+        try:
+            async with self._lock:
+                await self._read()
+        except Exception:  # the next expiry tries again; the last read keeps serving
+            log.exception("re-reading the catalog's categories failed")
+        finally:
+            self._refreshing = None
+
+    async def _read(self) -> None:
+        documents = await self.products.query([FieldFilter(DELETED_FIELD, "ne", True)])
+        counts = Counter(str(d["category_name"]) for d in documents if isinstance(d.get("category_name"), str))
+        self._categories = sorted(
+            (Category(name, count) for name, count in counts.items() if name),
+            key=lambda category: (-category.count, category.name),
+        )
+        self._vocabulary = frozenset(word for document in documents for word in catalog_words(document))
+        self._models = model_index(documents)
+        self._read_at = time.monotonic()
 
     async def vocabulary(self) -> frozenset[str]:
         """Every word of the live products' names, categories, descriptions and tags (lower case, singular too)."""
@@ -124,8 +149,10 @@ class CategoryIndex:
         """The product models a question names by their model name ("mountain 200" → "Mountain-200", "hl
         mountain frame" → "HL Mountain Frame"), longest first; hyphens and case do not matter."""
         await self.counted()
-        spoken = f" {normalised_name(text)} "
-        found = [model for key, model in self._models.items() if f" {key} " in spoken]
+        words = normalised_name(text).split()
+        spoken = f" {' '.join(words)} "
+        # Only the models whose first word the question contains: a few look-ups, whatever the catalog's size.
+        found = {model for word in set(words) for key, model in self._models.get(word, ()) if f" {key} " in spoken}
         return sorted(found, key=len, reverse=True)[:MAX_MODELS_NAMED]
 
     def forget(self) -> None:

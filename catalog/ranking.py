@@ -113,6 +113,8 @@ _SIZE_LETTERS = {"small": "s", "medium": "m", "large": "l", "extra large": "xl",
 
 def attribute_matches(reading: QueryReading, document: Mapping[str, Any]) -> int:
     """How many of the sizes and colours asked for the product's name carries ("Road-650 Black, 52")."""
+    if not reading.attributes:
+        return 0
     name = str(document.get("name") or "").lower()
     words = set(_WORD.findall(name)) | {part.strip() for part in name.split(",")[1:]}
     matched = 0
@@ -125,6 +127,8 @@ def attribute_matches(reading: QueryReading, document: Mapping[str, Any]) -> int
 
 
 def _conflicts(reading: QueryReading, document: Mapping[str, Any]) -> bool:
+    if not reading.attributes and not any(word in OPPOSITE_ATTRIBUTES for word in reading.negated):
+        return False  # nothing asked for that a product could contradict: skip reading its text
     words = _product_words(document)
     for attribute in reading.attributes:
         opposite = OPPOSITE_ATTRIBUTES.get(attribute, ())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,7 +42,7 @@ from catalog.search import ProductSearch, SearchFilters
 from store.base import FieldFilter
 
 #: Candidates retrieved for ranking, at least (more when ``k`` is large).
-POOL_SIZE = 40
+POOL_SIZE = 16
 #: Tokens shaped like a SKU ("NW-COF-GRD", "bk-m68b-42"): looked up exactly, whatever their similarity.
 _SKU_LIKE = re.compile(r"\b[A-Za-z0-9]{2,}(?:-[A-Za-z0-9]{1,}){1,4}\b")
 #: Candidates added from each category the question names (at most this many categories).
@@ -134,9 +135,9 @@ class ProductFinder:
         """:meth:`find` for a question already read and embedded; ``category`` (explicitly asked for) filters."""
         bounds = SearchFilters(category, *_bounds(reading))
         intents = intent_categories(reading.text, await self.categories.names())
-        hits, _ = await self.search.search_vector(vector, max(POOL_SIZE, 4 * k), bounds, text=reading.text, mode=mode)
+        hits, _ = await self.search.search_vector(vector, max(POOL_SIZE, 3 * k), bounds, text=reading.text, mode=mode)
         pool = [(hit.document, hit.score) for hit in hits]
-        pool += await self._of_named_categories(reading, intents, bounds, vector, mode)
+        pool += await self._of_named_categories(reading, intents, pool, bounds, vector, mode)
         found, named = await self._identified(reading, bounds, {str(document["id"]) for document, _ in pool}, vector)
         pool += found
         # SKUs that exist and model names the question spells out count as identifiers (first, exact).
@@ -197,6 +198,7 @@ class ProductFinder:
         self,
         reading: QueryReading,
         intents: tuple[str, ...],
+        pool: list[tuple[dict[str, Any], float]],
         bounds: SearchFilters,
         vector: list[float],
         mode: str | None,
@@ -205,6 +207,9 @@ class ProductFinder:
         the vests, however far their descriptions' wording is from the word."""
         named = [reading.category] if reading.category else list(reading.category_candidates[:MAX_NAMED_CATEGORIES])
         named += [name for name in intents[:MAX_NAMED_CATEGORIES] if name not in named]
+        # A category the pool already holds needs no search of its own (its boost lifts what is there).
+        held = Counter(str(document.get("category_name")) for document, _ in pool)
+        named = [name for name in named if held[name] == 0]
         found: list[tuple[dict[str, Any], float]] = []
         for category in named:
             if bounds.category is not None and category != bounds.category:

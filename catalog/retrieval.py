@@ -45,6 +45,8 @@ from store.base import FieldFilter
 POOL_SIZE = 16
 #: Tokens shaped like a SKU ("NW-COF-GRD", "bk-m68b-42"): looked up exactly, whatever their similarity.
 _SKU_LIKE = re.compile(r"\b[A-Za-z0-9]{2,}(?:-[A-Za-z0-9]{1,}){1,4}\b")
+#: SKU-shaped tokens of one question looked up exactly, at most.
+MAX_IDENTIFIERS = 5
 #: Candidates added from each category the question names (at most this many categories).
 PER_CATEGORY = 10
 MAX_NAMED_CATEGORIES = 3
@@ -227,7 +229,9 @@ class ProductFinder:
         tokens and names that matched."""
         found: list[tuple[dict[str, Any], float]] = []
         named: list[str] = []
-        for identifier in dict.fromkeys([*reading.identifiers, *_SKU_LIKE.findall(reading.text)]):
+        # At most a few look-ups, however many SKU-shaped tokens a (long, hostile) question holds.
+        tokens = list(dict.fromkeys([*reading.identifiers, *_SKU_LIKE.findall(reading.text)]))[:MAX_IDENTIFIERS]
+        for identifier in tokens:
             filters = [*bounds.to_field_filters(), FieldFilter("sku", "eq", identifier.upper())]
             documents = await self.search.products.query(filters, limit=5)
             if documents:

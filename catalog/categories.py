@@ -52,7 +52,7 @@ def normalised_name(text: str) -> str:
 
 def model_index(documents: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
     """Model names (variant names without size and colour) that carry a digit or are at least three words — distinct
-    enough that naming one means that model — as ``(normalised name, name)`` by their first word."""
+    enough that naming one means that model — as ``(normalised name, name)`` by their first two words."""
     seen: dict[str, str] = {}
     for document in documents:
         name = document.get("name")
@@ -64,7 +64,7 @@ def model_index(documents: list[dict[str, Any]]) -> dict[str, list[tuple[str, st
             seen.setdefault(key, stem)
     models: dict[str, list[tuple[str, str]]] = {}
     for key, stem in seen.items():
-        models.setdefault(key.split()[0], []).append((key, stem))
+        models.setdefault(" ".join(key.split()[:2]), []).append((key, stem))
     return models
 
 
@@ -151,8 +151,9 @@ class CategoryIndex:
         await self.counted()
         words = normalised_name(text).split()
         spoken = f" {' '.join(words)} "
-        # Only the models whose first word the question contains: a few look-ups, whatever the catalog's size.
-        found = {model for word in set(words) for key, model in self._models.get(word, ()) if f" {key} " in spoken}
+        # Only the models whose first two words the question contains: a few look-ups, whatever the catalog's size.
+        starts = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} | set(words)
+        found = {model for start in starts for key, model in self._models.get(start, ()) if f" {key} " in spoken}
         return sorted(found, key=len, reverse=True)[:MAX_MODELS_NAMED]
 
     def forget(self) -> None:

@@ -42,7 +42,7 @@ from catalog.search import ProductSearch, SearchFilters
 from store.base import FieldFilter
 
 #: Candidates retrieved for ranking, at least (more when ``k`` is large).
-POOL_SIZE = 16
+POOL_SIZE = 10
 #: Tokens shaped like a SKU ("NW-COF-GRD", "bk-m68b-42"): looked up exactly, whatever their similarity.
 _SKU_LIKE = re.compile(r"\b[A-Za-z0-9]{2,}(?:-[A-Za-z0-9]{1,}){1,4}\b")
 #: SKU-shaped tokens of one question looked up exactly, at most.
@@ -137,7 +137,7 @@ class ProductFinder:
         """:meth:`find` for a question already read and embedded; ``category`` (explicitly asked for) filters."""
         bounds = SearchFilters(category, *_bounds(reading))
         intents = intent_categories(reading.text, await self.categories.names())
-        hits, _ = await self.search.search_vector(vector, max(POOL_SIZE, 3 * k), bounds, text=reading.text, mode=mode)
+        hits, _ = await self.search.search_vector(vector, max(POOL_SIZE, 2 * k), bounds, text=reading.text, mode=mode)
         pool = [(hit.document, hit.score) for hit in hits]
         pool += await self._of_named_categories(reading, intents, pool, bounds, vector, mode)
         found, named = await self._identified(reading, bounds, {str(document["id"]) for document, _ in pool}, vector)

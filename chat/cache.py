@@ -31,7 +31,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from catalog.model import is_deleted, utc_timestamp
@@ -195,7 +195,6 @@ class CacheStats:
     misses: int = 0
     refused_by_retrieval: int = 0
     retired_stale: int = 0
-    details: dict[str, int] = field(default_factory=dict)
 
 
 def consistent(

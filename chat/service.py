@@ -42,23 +42,14 @@ MAX_HISTORY_MESSAGE_CHARS = 2_000
 
 
 @dataclass(frozen=True)
-class ChatLimits:
-    """Bounds on what one request may ask for."""
-
-    max_message_chars: int = 2000
-    default_k: int = 5
-    max_k: int = 20
-    max_messages: int = 50
-
-
-@dataclass(frozen=True)
 class ChatRequest:
     """A validated chat request.
 
     Attributes:
         message: what the user asked.
-        session_id: the conversation; history is loaded from and stored to it unless ``history`` is given.
-        user: whose cache scope the request uses (never shared with another user).
+        session_id: the conversation; history is loaded from and stored to it unless ``history`` is given. Empty
+            or ``None``: a new one the server creates (a client cannot choose one).
+        user: the verified caller (whose cache scope and sessions these are).
         filters: search filters; part of the cache scope.
         k: products retrieved.
         history: earlier messages supplied by the caller (the stateless OpenAI-compatible surface); when given,
@@ -66,7 +57,7 @@ class ChatRequest:
     """
 
     message: str
-    session_id: str
+    session_id: str | None
     user: str
     filters: SearchFilters = field(default_factory=SearchFilters)
     k: int = 5

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from catalog.retrieval import ProductFinder
     from catalog.search import ProductSearch
     from chat.models import ChatModel
-    from chat.service import ChatLimits, ChatService
+    from chat.service import ChatService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,13 +163,6 @@ class Services:
             self._features["reembedder"] = Reembedder(await self.products(), await self.embedding_pipeline())
         reembedder: Reembedder = self._features["reembedder"]
         return reembedder
-
-    @property
-    def chat_limits(self) -> ChatLimits:
-        from chat.service import ChatLimits
-
-        s = self.settings
-        return ChatLimits(s.CHAT_MAX_MESSAGE_CHARS, s.CHAT_DEFAULT_K, s.CHAT_MAX_K, s.CHAT_MAX_MESSAGES)
 
     async def chat(self) -> ChatService:
         """The RAG chat over products, the semantic cache and the session history (built once)."""

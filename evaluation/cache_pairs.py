@@ -56,9 +56,9 @@ async def evaluate_pairs(
         for number, pair in enumerate(pairs):
             service = services[pair.catalog]
             user = f"eval-{threshold}-{number}"
-            first = await service.ask(ChatRequest(pair.first, None, user))  # type: ignore[arg-type]
+            first = await service.ask(ChatRequest(pair.first, None, user))
             session = first.session_id if pair.kind == "followup" else None
-            second = await service.ask(ChatRequest(pair.second, session, user))  # type: ignore[arg-type]
+            second = await service.ask(ChatRequest(pair.second, session, user))
             totals[pair.kind] += 1
             if second.cached:
                 hits[pair.kind] += 1

@@ -43,7 +43,7 @@ async def stocked(services: Services, feed: FeedDriver) -> ChatService:
 
 
 def ask(message: str, user: str = "alice", session: str | None = None, **kwargs: Any) -> ChatRequest:
-    return ChatRequest(message, session, user, **kwargs)  # type: ignore[arg-type]
+    return ChatRequest(message, session, user, **kwargs)
 
 
 async def test_an_answer_cites_retrieved_products_says_how_it_was_read_and_no_developer_notice(services, feed):

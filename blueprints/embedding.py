@@ -26,7 +26,9 @@ bp = func.Blueprint()
     start_from_beginning=True,  # type: ignore[arg-type]  # azure-functions 1.26 annotates it as a time
 )
 async def embed_changed_products(documents: func.DocumentList) -> None:
-    """Embed the changed products of one change-feed batch and write the vectors back."""
+    """Embed the changed products of one change-feed batch and write the vectors back (into each slot kept current:
+    while a model migration fills the second slot, a product the first write-back changed reaches it on the echo)."""
     services = await get_services()
-    pipeline = await services.embedding_pipeline()
-    await pipeline.embed_changed_products([document.to_dict() for document in documents])
+    changed = [document.to_dict() for document in documents]
+    for pipeline in await services.embedding_pipelines():
+        await pipeline.embed_changed_products(changed)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.model import (
-    EMBEDDING_INFO_FIELD,
     STATUS_EMBEDDED,
     STATUS_FAILED,
     EmbeddingRecipe,
@@ -34,10 +33,6 @@ MAX_FAILED_PAGE = 100
 DEFAULT_FAILED_PAGE = 20
 #: Dead-letter records shown per failed product, newest first.
 DEAD_LETTERS_PER_PRODUCT = 3
-
-_STATUS = f"{EMBEDDING_INFO_FIELD}.status"
-_MODEL = f"{EMBEDDING_INFO_FIELD}.model"
-_DIMENSIONS = f"{EMBEDDING_INFO_FIELD}.dimensions"
 
 
 @dataclass
@@ -123,6 +118,8 @@ class EmbeddingStatusView:
         self.recipe = recipe
         self.now = now
         self.max_failed_attempts = max_failed_attempts
+        info = recipe.slot.info_field
+        self._status, self._model, self._dimensions = f"{info}.status", f"{info}.model", f"{info}.dimensions"
 
     async def summary(self) -> StatusSummary:
         """Counts by status and by (model, dimensions), the oldest pending product, and the last reconcile report."""
@@ -157,7 +154,7 @@ class EmbeddingStatusView:
         """
         if not 1 <= limit <= MAX_FAILED_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_FAILED_PAGE}, not {limit}")
-        filters = [LIVE, FieldFilter(_STATUS, "eq", STATUS_FAILED)]
+        filters = [LIVE, FieldFilter(self._status, "eq", STATUS_FAILED)]
         if continuation:
             filters.append(FieldFilter("id", "gt", continuation))
         rows = await self.products.query(filters, order_by="id", limit=limit + 1)
@@ -177,11 +174,13 @@ class EmbeddingStatusView:
         Found without GROUP BY (not every store has it): ``TOP 1`` of the stamps unlike every one found so far.
         """
         found: list[tuple[str, int]] = [(self.recipe.model_id, self.recipe.dimensions)]
-        models = await self._distinct(_MODEL, "", [LIVE], MAX_RECIPES)
+        models = await self._distinct(self._model, "", [LIVE], MAX_RECIPES)
         for model in models:
             if len(found) >= MAX_RECIPES:
                 break
-            sizes = await self._distinct(_DIMENSIONS, 0, [LIVE, FieldFilter(_MODEL, "eq", model)], MAX_RECIPES)
+            sizes = await self._distinct(
+                self._dimensions, 0, [LIVE, FieldFilter(self._model, "eq", model)], MAX_RECIPES
+            )
             found += [(model, size) for size in sizes if (model, size) not in found]
         return found[:MAX_RECIPES]
 
@@ -197,18 +196,22 @@ class EmbeddingStatusView:
         return values
 
     async def _count_stamped(self, model: str, dimensions: int) -> tuple[int, int]:
-        recipe = [LIVE, FieldFilter(_MODEL, "eq", model), FieldFilter(_DIMENSIONS, "eq", dimensions)]
+        recipe = [LIVE, FieldFilter(self._model, "eq", model), FieldFilter(self._dimensions, "eq", dimensions)]
         embedded, failed = await asyncio.gather(
-            self.products.count([*recipe, FieldFilter(_STATUS, "eq", STATUS_EMBEDDED)]),
-            self.products.count([*recipe, FieldFilter(_STATUS, "eq", STATUS_FAILED)]),
+            self.products.count([*recipe, FieldFilter(self._status, "eq", STATUS_EMBEDDED)]),
+            self.products.count([*recipe, FieldFilter(self._status, "eq", STATUS_FAILED)]),
         )
         return embedded, failed
 
     async def _oldest_pending(self) -> Document | None:
         """The live product that has waited longest (by ``_ts``) for a stamp of the current model and dimensions."""
-        unstamped = [LIVE, FieldFilter(_STATUS, "ne", STATUS_EMBEDDED), FieldFilter(_STATUS, "ne", STATUS_FAILED)]
-        other_model = [LIVE, FieldFilter(_MODEL, "ne", self.recipe.model_id)]
-        other_size = [LIVE, FieldFilter(_DIMENSIONS, "ne", self.recipe.dimensions)]
+        unstamped = [
+            LIVE,
+            FieldFilter(self._status, "ne", STATUS_EMBEDDED),
+            FieldFilter(self._status, "ne", STATUS_FAILED),
+        ]
+        other_model = [LIVE, FieldFilter(self._model, "ne", self.recipe.model_id)]
+        other_size = [LIVE, FieldFilter(self._dimensions, "ne", self.recipe.dimensions)]
         candidates = await asyncio.gather(
             *(self.products.query(filters, order_by="_ts", limit=1) for filters in (unstamped, other_model, other_size))
         )
@@ -230,7 +233,7 @@ class EmbeddingStatusView:
         ]
 
     def _failed_product(self, document: Mapping[str, Any], dead_letters: list[dict[str, Any]]) -> FailedProduct:
-        info = document.get(EMBEDDING_INFO_FIELD)
+        info = document.get(self.recipe.slot.info_field)
         info = info if isinstance(info, Mapping) else {}
         current = self.recipe.state(document) is VectorState.FAILED
         attempts = info.get("attempts")
@@ -245,7 +248,7 @@ class EmbeddingStatusView:
             model=str(info["model"]) if info.get("model") is not None else None,
             dimensions=dimensions if isinstance(dimensions, int) and not isinstance(dimensions, bool) else None,
             current=current,
-            will_retry=not current or failure_retry_allowed(document, self.max_failed_attempts),
+            will_retry=not current or failure_retry_allowed(document, self.max_failed_attempts, self.recipe.slot),
             dead_letters=dead_letters,
         )
 

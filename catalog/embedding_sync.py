@@ -33,10 +33,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from catalog.model import (
-    EMBEDDING_FIELD,
-    EMBEDDING_INFO_FIELD,
+    SLOT_A,
+    VECTOR_FIELDS,
     EmbeddingRecipe,
     InvalidProductError,
+    VectorSlot,
     VectorState,
     utc_timestamp,
 )
@@ -108,6 +109,7 @@ class EmbeddingPipeline:
         fields: product fields that make up the embedded text (see :func:`catalog.model.embedding_text`).
         clock: returns the ``embedded_at`` timestamp.
         totals: a report every batch's counts are added to.
+        slot: where the vectors and stamps go (the second slot while a model migration fills it).
     """
 
     def __init__(
@@ -118,12 +120,13 @@ class EmbeddingPipeline:
         fields: Sequence[str],
         clock: Callable[[], str] = utc_timestamp,
         totals: BatchReport | None = None,
+        slot: VectorSlot = SLOT_A,
     ) -> None:
         self.products = products
         self.deadletters = deadletters
         self.embedder = embedder
         self.fields = tuple(fields)
-        self.recipe = EmbeddingRecipe(self.fields, embedder.model_id, embedder.dimensions)
+        self.recipe = EmbeddingRecipe(self.fields, embedder.model_id, embedder.dimensions, slot)
         self.clock = clock
         self.totals = totals
 
@@ -219,9 +222,10 @@ class EmbeddingPipeline:
     async def _write_vector(self, item: _Work, vector: list[float], report: BatchReport) -> None:
         document = item.document
         info = self.recipe.embedded_stamp(item.content_hash, truncated=item.prepared.truncated, at=self.clock())
+        slot = self.recipe.slot
         operations = [
-            PatchOperation("set", "/" + EMBEDDING_FIELD, vector),
-            PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info),
+            PatchOperation("set", "/" + slot.vector_field, vector),
+            PatchOperation("set", "/" + slot.info_field, info),
         ]
         try:
             written = await self._conditional_patch(document, operations, report)
@@ -240,10 +244,11 @@ class EmbeddingPipeline:
     ) -> None:
         info = self.recipe.failed_stamp(document, reason, retryable=retryable, at=self.clock())
         digest = info["content_hash"]
-        operations = [PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, info)]
-        if EMBEDDING_FIELD in document:
+        slot = self.recipe.slot
+        operations = [PatchOperation("set", "/" + slot.info_field, info)]
+        if slot.vector_field in document:
             # The old vector describes text that is gone: keep it out of search.
-            operations.append(PatchOperation("remove", "/" + EMBEDDING_FIELD))
+            operations.append(PatchOperation("remove", "/" + slot.vector_field))
         await self._write_dead_letter(document, reason, digest)
         try:
             marked = await self._conditional_patch(document, operations, report)
@@ -285,7 +290,7 @@ class EmbeddingPipeline:
     async def _write_dead_letter(self, document: Mapping[str, Any], reason: str, digest: str | None) -> None:
         product_id = str(document.get("id")) if isinstance(document, Mapping) else "<no id>"
         snapshot = (
-            {key: value for key, value in document.items() if key != EMBEDDING_FIELD}
+            {key: value for key, value in document.items() if key not in VECTOR_FIELDS}
             if isinstance(document, Mapping)
             else {"value": repr(document)[:2000]}
         )
@@ -293,6 +298,7 @@ class EmbeddingPipeline:
             # Deterministic id: a redelivered batch overwrites its record instead of adding another.
             "id": f"{product_id}:{(digest or 'malformed').removeprefix('sha256:')[:16]}",
             "product_id": product_id,
+            "model": self.recipe.model_id,
             "reason": reason,
             "content_hash": digest,
             "etag": document.get("_etag") if isinstance(document, Mapping) else None,

@@ -32,8 +32,36 @@ EMBEDDING_FIELD = "embedding"
 EMBEDDING_INFO_FIELD = "embedding_info"
 DELETED_FIELD = "deleted"
 DELETED_AT_FIELD = "deleted_at"
+
+
+@dataclass(frozen=True)
+class VectorSlot:
+    """Where one model's vector and stamp live on a product document.
+
+    A product has two slots. Search ranks by one of them, the active one; a model migration
+    (:mod:`catalog.migration`) fills the other with the new model's vectors while search keeps using the first, so
+    one ranking never mixes two models' vectors.
+    """
+
+    name: str
+    vector_field: str
+    info_field: str
+
+    @property
+    def vector_path(self) -> str:
+        return "/" + self.vector_field
+
+
+SLOT_A = VectorSlot("a", EMBEDDING_FIELD, EMBEDDING_INFO_FIELD)
+SLOT_B = VectorSlot("b", EMBEDDING_FIELD + "_b", EMBEDDING_INFO_FIELD + "_b")
+SLOTS = {slot.name: slot for slot in (SLOT_A, SLOT_B)}
+#: Every field holding a vector (kept out of search results and API answers).
+VECTOR_FIELDS = frozenset(slot.vector_field for slot in SLOTS.values())
+
+#: The embedding pipeline's fields (each slot's vector and stamp): a client's write keeps them.
+PIPELINE_FIELDS = frozenset(field for slot in SLOTS.values() for field in (slot.vector_field, slot.info_field))
 #: Fields only the service writes; a client's copy of them is refused.
-SERVER_FIELDS = frozenset({EMBEDDING_FIELD, EMBEDDING_INFO_FIELD, DELETED_FIELD, DELETED_AT_FIELD})
+SERVER_FIELDS = PIPELINE_FIELDS | {DELETED_FIELD, DELETED_AT_FIELD}
 
 STATUS_EMBEDDED = "embedded"
 STATUS_FAILED = "failed"
@@ -151,6 +179,8 @@ class EmbeddingRecipe:
     fields: tuple[str, ...]
     model_id: str
     dimensions: int
+    #: Where the vector and stamp are read and written.
+    slot: VectorSlot = SLOT_A
 
     def text(self, product: Mapping[str, Any]) -> str:
         """The text embedded for ``product`` (raises :class:`InvalidProductError` as :func:`embedding_text`)."""
@@ -179,7 +209,7 @@ class EmbeddingRecipe:
         return STATUS_FAILED if state is VectorState.FAILED else STATUS_PENDING
 
     def _stored_state(self, product: Mapping[str, Any]) -> VectorState:
-        info = product.get(EMBEDDING_INFO_FIELD)
+        info = product.get(self.slot.info_field)
         if not isinstance(info, Mapping) or info.get("status") not in (STATUS_EMBEDDED, STATUS_FAILED):
             return VectorState.MISSING
         if info.get("status") == STATUS_FAILED:
@@ -191,7 +221,9 @@ class EmbeddingRecipe:
             return VectorState.STALE  # embedded once, cannot be now: the pipeline marks it failed
         if info.get("content_hash") != digest:
             return VectorState.STALE
-        return VectorState.CURRENT if _has_vector(product, self.dimensions) else VectorState.MISSING
+        vector = product.get(self.slot.vector_field)
+        has_vector = isinstance(vector, list) and len(vector) == self.dimensions
+        return VectorState.CURRENT if has_vector else VectorState.MISSING
 
     def embedded_stamp(self, digest: str, *, truncated: bool, at: str) -> dict[str, Any]:
         """The ``embedding_info`` written with a vector made from text hashing to ``digest``."""
@@ -216,7 +248,7 @@ class EmbeddingRecipe:
             at: the timestamp.
         """
         digest = self.failure_hash(product)
-        previous = product.get(EMBEDDING_INFO_FIELD)
+        previous = product.get(self.slot.info_field)
         attempts = 1
         if isinstance(previous, Mapping) and previous.get("status") == STATUS_FAILED:
             if previous.get("content_hash") == digest:
@@ -236,19 +268,15 @@ class EmbeddingRecipe:
         }
 
 
-def failure_retry_allowed(product: Mapping[str, Any], max_attempts: int) -> bool:
-    """Whether a product marked failed may be tried again: its failure was retryable and it has been tried fewer
-    than ``max_attempts`` times. Stamps from before failures were classified say nothing, and are not retried."""
-    info = product.get(EMBEDDING_INFO_FIELD)
+def failure_retry_allowed(product: Mapping[str, Any], max_attempts: int, slot: VectorSlot = SLOT_A) -> bool:
+    """Whether a product marked failed (in ``slot``) may be tried again: its failure was retryable and it has been
+    tried fewer than ``max_attempts`` times. Stamps from before failures were classified say nothing, and are not
+    retried."""
+    info = product.get(slot.info_field)
     if not isinstance(info, Mapping) or info.get("retryable") is not True:
         return False
     attempts = info.get("attempts")
     return isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < max_attempts
-
-
-def _has_vector(product: Mapping[str, Any], dimensions: int) -> bool:
-    vector = product.get(EMBEDDING_FIELD)
-    return isinstance(vector, list) and len(vector) == dimensions
 
 
 def is_deleted(product: Mapping[str, Any]) -> bool:

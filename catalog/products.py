@@ -20,9 +20,12 @@ from catalog.model import (
     DELETED_AT_FIELD,
     DELETED_FIELD,
     EMBEDDING_FIELD,
-    EMBEDDING_INFO_FIELD,
+    PIPELINE_FIELDS,
+    SLOT_A,
+    VECTOR_FIELDS,
+    EmbeddingRecipe,
+    VectorSlot,
     client_fields,
-    embedding_status,
     utc_timestamp,
     validate_product,
 )
@@ -69,12 +72,19 @@ class ProductCatalog:
     """
 
     def __init__(
-        self, products: DocumentContainer, embed_fields: Sequence[str], model_id: str, dimensions: int
+        self,
+        products: DocumentContainer,
+        embed_fields: Sequence[str],
+        model_id: str,
+        dimensions: int,
+        slot: VectorSlot = SLOT_A,
     ) -> None:
         self.products = products
         self.embed_fields = tuple(embed_fields)
         self.model_id = model_id
         self.dimensions = dimensions
+        #: The slot search ranks by: ``embedding_status`` and ``include_vector`` speak of it.
+        self.recipe = EmbeddingRecipe(self.embed_fields, model_id, dimensions, slot)
 
     async def get(self, product_id: str) -> dict[str, Any]:
         """The stored product, soft-deleted ones included.
@@ -171,7 +181,7 @@ class ProductCatalog:
                 return WriteResult(current, "unchanged")
             replacement = dict(product)
             # The pipeline's fields survive a client write; the hash tells whether they still fit the new text.
-            for key in (EMBEDDING_FIELD, EMBEDDING_INFO_FIELD):
+            for key in PIPELINE_FIELDS:
                 if key in current:
                     replacement[key] = current[key]
             try:
@@ -188,9 +198,11 @@ class ProductCatalog:
         the version of what the client wrote (:func:`content_etag`)."""
         shown = {key: value for key, value in document.items() if not key.startswith("_") or key == "_ts"}
         shown["_etag"] = content_etag(document)
-        if not include_vector:
-            shown.pop(EMBEDDING_FIELD, None)
-        shown["embedding_status"] = embedding_status(document, self.embed_fields, self.model_id, self.dimensions)
+        for field in VECTOR_FIELDS:
+            shown.pop(field, None)
+        if include_vector and self.recipe.slot.vector_field in document:
+            shown[EMBEDDING_FIELD] = document[self.recipe.slot.vector_field]
+        shown["embedding_status"] = self.recipe.status(document)
         return shown
 
 

@@ -221,7 +221,9 @@ class Reconciler:
                 report.missing += 1
             elif state is VectorState.STALE:
                 report.stale += 1
-            elif state is VectorState.FAILED and failure_retry_allowed(document, self.max_failed_attempts):
+            elif state is VectorState.FAILED and failure_retry_allowed(
+                document, self.max_failed_attempts, self.recipe.slot
+            ):
                 report.failed_retried += 1
             elif state is VectorState.FAILED:
                 report.failed_left += 1

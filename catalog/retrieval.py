@@ -26,7 +26,7 @@ from typing import Any
 
 from catalog.categories import CategoryIndex, word_forms
 from catalog.intents import head_noun, intent_categories, is_whole_catalog, without_context
-from catalog.model import EMBEDDING_FIELD
+from catalog.model import VECTOR_FIELDS
 from catalog.query_understanding import QueryReading, read_query
 from catalog.ranking import (
     RankedProduct,
@@ -239,7 +239,7 @@ class ProductFinder:
             for document in documents:
                 if str(document["id"]) not in seen:
                     seen.add(str(document["id"]))
-                    found.append((_shown(document), _cosine(vector, document.get(EMBEDDING_FIELD))))
+                    found.append((_shown(document), _cosine(vector, document.get(self.search.slot.vector_field))))
         for model in await self.categories.models_named_in(reading.text):
             named.append(model)
             hits, _ = await self.search.search_vector(vector, PER_CATEGORY, bounds, text=model)
@@ -271,7 +271,7 @@ class ProductFinder:
             documents = await self.search.products.query(
                 filters, order_by="price", descending=descending, limit=PRICE_ORDER_LIMIT
             )
-            found += [(_shown(d), _cosine(vector, d.get(EMBEDDING_FIELD))) for d in documents]
+            found += [(_shown(d), _cosine(vector, d.get(self.search.slot.vector_field))) for d in documents]
         return found
 
     async def _closest(
@@ -323,7 +323,7 @@ def _unique(pool: list[tuple[dict[str, Any], float]]) -> list[tuple[dict[str, An
 
 
 def _shown(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in document.items() if key != EMBEDDING_FIELD}
+    return {key: value for key, value in document.items() if key not in VECTOR_FIELDS}
 
 
 def _cosine(vector: list[float], other: Any) -> float:

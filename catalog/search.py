@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.model import DELETED_FIELD, EMBEDDING_FIELD
+from catalog.model import DELETED_FIELD, SLOT_A, VECTOR_FIELDS, VectorSlot
 from embedding.base import Embedder
 from store.base import DocumentContainer, FieldFilter
 
@@ -63,17 +63,30 @@ class SearchResult:
 class ProductSearch:
     """Embeds a question with the same model as the catalog and finds the nearest live products.
 
+    One search ranks one model's vectors only: those in ``slot`` stamped with the embedder's model. A product whose
+    vector there is another model's (a model changed in place and not yet re-embedded) is left out until it is
+    re-embedded, and counted as pending by the status view, instead of being ranked beside vectors of another space.
+
     Args:
         products: the products container.
         embedder: the catalog's embedding model.
         default_mode: ``vector`` (cosine similarity) or ``hybrid`` (reciprocal rank fusion of vector and full-text
             rankings) when a search names none.
+        slot: the vector slot searched (the active one; see :mod:`catalog.migration`).
     """
 
-    def __init__(self, products: DocumentContainer, embedder: Embedder, default_mode: str = "vector") -> None:
+    def __init__(
+        self,
+        products: DocumentContainer,
+        embedder: Embedder,
+        default_mode: str = "vector",
+        slot: VectorSlot = SLOT_A,
+    ) -> None:
         self.products = products
         self.embedder = embedder
         self.default_mode = default_mode
+        self.slot = slot
+        self._same_model = FieldFilter(f"{slot.info_field}.model", "eq", embedder.model_id)
 
     async def search(
         self, query: str, k: int, filters: SearchFilters | None = None, mode: str | None = None
@@ -96,13 +109,14 @@ class ProductSearch:
     ) -> tuple[list[SearchHit], float]:
         """The ``k`` live products for an already embedded query (and its ``text`` for hybrid), and the ms taken."""
         started = time.perf_counter()
-        field_filters = (filters or SearchFilters()).to_field_filters()
+        field_filters = [*(filters or SearchFilters()).to_field_filters(), self._same_model]
+        path = self.slot.vector_path
         if (mode or self.default_mode) == "hybrid":
-            scored = await self.products.hybrid_search(vector, text, k, filters=field_filters)
+            scored = await self.products.hybrid_search(vector, text, k, filters=field_filters, path=path)
         else:
-            scored = await self.products.vector_search(vector, k, filters=field_filters)
+            scored = await self.products.vector_search(vector, k, filters=field_filters, path=path)
         hits = [
-            SearchHit({key: value for key, value in hit.document.items() if key != EMBEDDING_FIELD}, hit.score)
+            SearchHit({key: value for key, value in hit.document.items() if key not in VECTOR_FIELDS}, hit.score)
             for hit in scored
         ]
         return hits, _ms(time.perf_counter() - started)

@@ -235,12 +235,23 @@ class SemanticCache:
     """
 
     def __init__(
-        self, entries: DocumentContainer, products: DocumentContainer, *, threshold: float, ttl_seconds: int
+        self,
+        entries: DocumentContainer,
+        products: DocumentContainer,
+        *,
+        threshold: float,
+        ttl_seconds: int,
+        embedding_model: str = "",
+        vector_field: str = "embedding",
     ) -> None:
         self.entries = entries
         self.products = products
         self.threshold = threshold
         self.ttl_seconds = ttl_seconds
+        #: The model of the question vectors: entries of another (before a model switch) are never compared.
+        self.embedding_model = embedding_model
+        #: Where an entry keeps its question's vector: the field of the product slot search uses.
+        self.vector_field = vector_field
         self.stats = CacheStats()
 
     async def lookup(self, key: CacheKey, vector: Sequence[float], retrieved: Sequence[CacheSource]) -> CacheHit | None:
@@ -250,12 +261,15 @@ class SemanticCache:
             FieldFilter("scope", "eq", key.scope),
             FieldFilter("signature", "eq", key.signature),
             FieldFilter("expires_at", "gt", time.time()),
+            FieldFilter("embedding_model", "eq", self.embedding_model),
         ]
         if key.text_hash is not None:
             filters.append(FieldFilter("text_hash", "eq", key.text_hash))
         else:
             filters.append(FieldFilter("text_hash", "eq", ""))
-        hits = await self.entries.vector_search(vector, CANDIDATES, filters=filters, min_score=self.threshold)
+        hits = await self.entries.vector_search(
+            vector, CANDIDATES, filters=filters, min_score=self.threshold, path="/" + self.vector_field
+        )
         for hit in hits:
             entry = CacheEntry.from_document(hit.document)
             servable, stale = consistent(entry, retrieved, await self._current(entry, retrieved))
@@ -302,7 +316,8 @@ class SemanticCache:
                 "signature": key.signature,
                 "text_hash": key.text_hash or "",
                 "question": question[:2_000],
-                "embedding": list(vector),
+                self.vector_field: list(vector),
+                "embedding_model": self.embedding_model,
                 "answer": answer,
                 "citations": [dict(citation) for citation in citations],
                 "sources": [{"id": s.id, "fingerprint": s.fingerprint, "cited": s.cited} for s in sources],

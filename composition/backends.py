@@ -50,7 +50,9 @@ def build_embedder(settings: Settings) -> Embedder:
     elif settings.EMBEDDING_BACKEND is EmbeddingBackend.DETERMINISTIC:
         from embedding.deterministic import DeterministicEmbedder
 
-        embedder = DeterministicEmbedder(delay=settings.TEST_EMBED_DELAY_MS / 1000)
+        embedder = DeterministicEmbedder(
+            dimensions=settings.EMBEDDING_DIMENSIONS or 64, delay=settings.TEST_EMBED_DELAY_MS / 1000
+        )
     else:
         from composition.openai_clients import azure_openai_client, openai_client
         from embedding.openai_embedder import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from catalog.model import SLOT_A, SLOT_B
 from composition.settings import Settings
 from store.base import ContainerSpec, VectorSpec
 
@@ -12,20 +13,28 @@ if TYPE_CHECKING:
     from store.cosmos.definitions import ContainerDefinition
 
 #: Where the vector lives on a product document (a Cosmos DB vector embedding policy path).
-VECTOR_PATH = "/embedding"
+VECTOR_PATH = SLOT_A.vector_path
 
 
 def container_specs(settings: Settings, dimensions: int) -> dict[str, ContainerSpec]:
     """Every container the app uses, by name, with partition keys and the vector policy for ``dimensions``."""
     s = settings
     vector = VectorSpec(path=VECTOR_PATH, dimensions=dimensions)
+    # The second slot a model migration fills (catalog.migration). Cosmos DB fixes a vector path's dimensions when
+    # the container is made, so it is provisioned up front at the same size; the embedded store takes any size.
+    migration_slot = VectorSpec(path=SLOT_B.vector_path, dimensions=dimensions)
     specs = [
         ContainerSpec(
-            s.COSMOS_PRODUCTS_CONTAINER, "/id", vector, full_text_paths=tuple("/" + f for f in s.EMBED_FIELDS)
+            s.COSMOS_PRODUCTS_CONTAINER,
+            "/id",
+            vector,
+            full_text_paths=tuple("/" + f for f in s.EMBED_FIELDS),
+            extra_vectors=(migration_slot,),
         ),
         ContainerSpec(s.COSMOS_LEASES_CONTAINER, "/id"),
         ContainerSpec(s.COSMOS_DEADLETTER_CONTAINER, "/product_id"),
-        ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector),
+        # Cache entries keep their question's vector in the slot search uses (a switch may change its size).
+        ContainerSpec(s.COSMOS_CACHE_CONTAINER, "/scope", vector, extra_vectors=(migration_slot,)),
         ContainerSpec(s.COSMOS_HISTORY_CONTAINER, "/session_id"),
     ]
     return {spec.name: spec for spec in specs}

@@ -7,6 +7,7 @@ imported when the feature is first built, not when this module is: importing the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from catalog.categories import CategoryIndex
     from catalog.embedding_status import EmbeddingStatusView
     from catalog.embedding_sync import BatchReport, EmbeddingPipeline
+    from catalog.migration import Migrations, SlotModel, SlotPlan
     from catalog.products import ProductCatalog
     from catalog.reconcile import Reconciler, ReconcileRecord
     from catalog.reembed import Reembedder
@@ -47,6 +49,10 @@ class Services:
     http_streaming: bool = False
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
     _features: dict[str, Any] = field(default_factory=dict)
+    #: The slots in use (``catalog.migration``), re-read every ``FOLLOW_SECONDS``; embedders of recorded models.
+    _slot_plan: SlotPlan | None = None
+    _slot_read_at: float = float("-inf")
+    _slot_embedders: dict[tuple[tuple[str, str], ...], Embedder] = field(default_factory=dict)
 
     def container_specs(self) -> dict[str, ContainerSpec]:
         """Every container the app uses, by name (see :func:`composition.containers.container_specs`)."""
@@ -69,9 +75,11 @@ class Services:
         """Product reads and writes (built once)."""
         from catalog.products import ProductCatalog
 
+        plan = await self.slots()
         if "catalog" not in self._features:
+            model = plan.active_model
             self._features["catalog"] = ProductCatalog(
-                await self.products(), self.settings.EMBED_FIELDS, self.embedder.model_id, self.embedder.dimensions
+                await self.products(), model.fields, model.model_id, model.dimensions, plan.active
             )
         catalog: ProductCatalog = self._features["catalog"]
         return catalog
@@ -80,8 +88,14 @@ class Services:
         """Search over live products (built once)."""
         from catalog.search import ProductSearch
 
+        plan = await self.slots()
         if "search" not in self._features:
-            self._features["search"] = ProductSearch(await self.products(), self.embedder, self.settings.SEARCH_MODE)
+            self._features["search"] = ProductSearch(
+                await self.products(),
+                self.embedder_for(plan.active_model),
+                self.settings.SEARCH_MODE,
+                slot=plan.active,
+            )
         search: ProductSearch = self._features["search"]
         return search
 
@@ -98,51 +112,120 @@ class Services:
         """Question → reading → retrieval → ranking: what search and chat both use (built once)."""
         from catalog.retrieval import ProductFinder
 
+        await self.slots()
         if "finder" not in self._features:
             self._features["finder"] = ProductFinder(await self.search(), await self.categories())
         finder: ProductFinder = self._features["finder"]
         return finder
 
     async def embedding_pipeline(self) -> EmbeddingPipeline:
-        """The change-feed pipeline over the products and dead-letter containers (built once)."""
+        """The change-feed pipeline of the active slot (built once per slot plan)."""
+        return (await self.embedding_pipelines())[0]
+
+    async def embedding_pipelines(self) -> list[EmbeddingPipeline]:
+        """A pipeline per slot kept current: the active one, and the target slot's while a migration fills it."""
         from catalog.embedding_sync import EmbeddingPipeline
 
-        if "pipeline" not in self._features:
-            self._features["pipeline"] = EmbeddingPipeline(
-                await self.products(),
-                await self.deadletters(),
-                self.embedder,
-                self.settings.EMBED_FIELDS,
-                totals=self.pipeline_totals,
-            )
-        pipeline: EmbeddingPipeline = self._features["pipeline"]
-        return pipeline
+        plan = await self.slots()
+        if "pipelines" not in self._features:
+            products, deadletters = await self.products(), await self.deadletters()
+            self._features["pipelines"] = [
+                EmbeddingPipeline(
+                    products,
+                    deadletters,
+                    self.embedder_for(model),
+                    model.fields,
+                    totals=self.pipeline_totals,
+                    slot=slot,
+                )
+                for slot, model in plan.maintained()
+            ]
+        pipelines: list[EmbeddingPipeline] = self._features["pipelines"]
+        return pipelines
 
-    async def reconcile_record(self) -> ReconcileRecord:
-        """The reconciler's place and last report: a document in the leases container."""
-        from catalog.reconcile import ReconcileRecord
+    async def reconcile_record(self, slot: str = "a") -> ReconcileRecord:
+        """A reconciler's place and last report: a document in the leases container (one per slot)."""
+        from catalog.reconcile import RECORD_ID, ReconcileRecord
 
-        return ReconcileRecord(await self.container_named(self.settings.COSMOS_LEASES_CONTAINER))
+        record_id = RECORD_ID if slot == "a" else f"{RECORD_ID}-{slot}"
+        return ReconcileRecord(await self.container_named(self.settings.COSMOS_LEASES_CONTAINER), record_id)
 
     async def reconciler(self) -> Reconciler:
-        """Embeds what the change feed missed, through the same pipeline (built once)."""
+        """Embeds what the change feed missed in the active slot, through the same pipeline."""
+        return (await self.reconcilers())[0]
+
+    async def reconcilers(self) -> list[Reconciler]:
+        """A reconciler per slot kept current (the target slot's is a migration's backfill)."""
         from catalog.reconcile import Reconciler
 
-        if "reconciler" not in self._features:
-            self._features["reconciler"] = Reconciler(
-                await self.products(),
-                await self.reconcile_record(),
-                await self.embedding_pipeline(),
-                max_products=self.settings.RECONCILE_MAX_PRODUCTS_PER_RUN,
-                page_size=self.settings.EMBED_BATCH_SIZE,  # a page is one embedding request where the model allows
-            )
-        reconciler: Reconciler = self._features["reconciler"]
-        return reconciler
+        pipelines = await self.embedding_pipelines()
+        if "reconcilers" not in self._features:
+            self._features["reconcilers"] = [
+                Reconciler(
+                    await self.products(),
+                    await self.reconcile_record(pipeline.recipe.slot.name),
+                    pipeline,
+                    max_products=self.settings.RECONCILE_MAX_PRODUCTS_PER_RUN,
+                    page_size=self.settings.EMBED_BATCH_SIZE,  # a page is one request where the model allows
+                )
+                for pipeline in pipelines
+            ]
+        reconcilers: list[Reconciler] = self._features["reconcilers"]
+        return reconcilers
+
+    # -- vector slots (catalog.migration) ---------------------------------------------------------------------
+
+    def configured_model(self) -> SlotModel:
+        """The model the settings name: slot ``a``'s until a migration is recorded."""
+        from catalog.migration import MODEL_SETTINGS, SlotModel
+        from composition.settings import setting_text
+
+        values = {name: setting_text(self.settings, name) for name in MODEL_SETTINGS}
+        return SlotModel(values, self.embedder.model_id, self.embedder.dimensions, tuple(self.settings.EMBED_FIELDS))
+
+    def embedder_for(self, model: SlotModel) -> Embedder:
+        """The embedder of a slot's model: the configured one, or one built from the recorded model settings."""
+        if model.makes_same_vectors(self.configured_model()):
+            return self.embedder
+        key = tuple(sorted(model.settings.items()))
+        if key not in self._slot_embedders:
+            from composition.backends import build_embedder
+            from composition.settings import with_values
+
+            self._slot_embedders[key] = build_embedder(with_values(self.settings, model.settings))
+        return self._slot_embedders[key]
+
+    async def migrations(self) -> Migrations:
+        from catalog.migration import MigrationRecord, Migrations
+
+        leases = await self.container_named(self.settings.COSMOS_LEASES_CONTAINER)
+        return Migrations(MigrationRecord(leases), await self.products(), self.configured_model())
+
+    async def slots(self, *, refresh: bool = False) -> SlotPlan:
+        """The slots in use, read from the migration record at most every ``FOLLOW_SECONDS``. When they change
+        (a switch elsewhere), every feature built on the old ones is rebuilt on next use."""
+        from catalog.migration import FOLLOW_SECONDS, MigrationRecord, slot_plan
+
+        now = time.monotonic()
+        if self._slot_plan is not None and not refresh and now - self._slot_read_at < FOLLOW_SECONDS:
+            return self._slot_plan
+        leases = await self.container_named(self.settings.COSMOS_LEASES_CONTAINER)
+        plan = slot_plan(await MigrationRecord(leases).load(), self.configured_model())
+        self._slot_read_at = now
+        if plan != self._slot_plan:
+            if self._slot_plan is not None:
+                log.info("vector slots changed: search uses slot %s (%s)", plan.active.name, plan.active_model.model_id)
+            for name in ("catalog", "search", "finder", "pipelines", "reconcilers", "embedding_status", "reembedder"):
+                self._features.pop(name, None)
+            self._features.pop("chat", None)
+            self._slot_plan = plan
+        return plan
 
     async def embedding_status(self) -> EmbeddingStatusView:
         """The operator's view of embedding stamps, failures and the last reconcile (built once)."""
         from catalog.embedding_status import EmbeddingStatusView
 
+        await self.slots()
         if "embedding_status" not in self._features:
             reconciler = await self.reconciler()
             self._features["embedding_status"] = EmbeddingStatusView(
@@ -159,6 +242,7 @@ class Services:
         """Re-embeds products an operator names (built once)."""
         from catalog.reembed import Reembedder
 
+        await self.slots()
         if "reembedder" not in self._features:
             self._features["reembedder"] = Reembedder(await self.products(), await self.embedding_pipeline())
         reembedder: Reembedder = self._features["reembedder"]
@@ -170,6 +254,7 @@ class Services:
         from chat.history import ChatHistory
         from chat.service import ChatService
 
+        plan = await self.slots()
         if "chat" not in self._features:
             s = self.settings
             cache = SemanticCache(
@@ -177,6 +262,8 @@ class Services:
                 await self.products(),
                 threshold=s.CHAT_CACHE_THRESHOLD,
                 ttl_seconds=s.CHAT_CACHE_TTL_SECONDS,
+                embedding_model=plan.active_model.model_id,
+                vector_field=plan.active.vector_field,
             )
             history = ChatHistory(
                 await self.container_named(s.COSMOS_HISTORY_CONTAINER),
@@ -204,6 +291,8 @@ class Services:
     async def close(self) -> None:
         await self.chat_model.close()
         await self.embedder.close()
+        for embedder in self._slot_embedders.values():
+            await embedder.close()
         await self.store.close()
 
 

@@ -6,6 +6,7 @@ and raises :class:`SettingsError` with one line naming the key and an example va
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -149,7 +150,10 @@ class Settings:
         "whether `dimensions` is sent, and the model stamped on vectors.",
     )
     EMBEDDING_DIMENSIONS: int = _setting(
-        0, _int_between(0, 4096), "1536", "Vector size for the OpenAI backends; 0 uses the model's default."
+        0,
+        _int_between(0, 4096),
+        "1536",
+        "Vector size for the OpenAI backends (and `deterministic`); 0 uses the model's default.",
     )
     TEST_EMBED_DELAY_MS: int = _setting(
         0,
@@ -335,6 +339,37 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     settings.check_backends()
     return settings
+
+
+def setting_text(settings: Settings, name: str) -> str:
+    """The value of setting ``name`` as it would be written in the environment (``a,b`` for a list)."""
+    value = getattr(settings, name)
+    if isinstance(value, tuple):
+        return ",".join(str(part) for part in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def with_values(settings: Settings, values: Mapping[str, str]) -> Settings:
+    """``settings`` with some settings set to new values (as written in the environment), validated.
+
+    Raises:
+        SettingsError: a name is not a setting, or a value is invalid.
+    """
+    known = {item.name: item for item in fields(Settings)}
+    changed: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise SettingsError(f"{name} is not a setting")
+        item = known[name]
+        try:
+            changed[name] = item.metadata["parse"](raw) if raw.strip() else item.default
+        except ValueError as error:
+            raise SettingsError(
+                f"{name}={raw!r} is invalid ({error}); example: {name}={item.metadata['example']}"
+            ) from None
+    updated = dataclasses.replace(settings, **changed)
+    updated.check_backends()
+    return updated
 
 
 def resolve_app_setting(name: str, environ: Mapping[str, str] | None = None) -> str:

@@ -120,6 +120,23 @@ class ContainerSpec:
     #: Top-level string fields indexed for full-text search (``/name``, ``/description``), for hybrid search.
     full_text_paths: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: More vector paths, searched by naming them (``vector_search(path=...)``): a second slot for a model migration.
+    #: Cosmos DB fixes every path's dimensions at creation; the embedded store indexes whatever size a query has.
+    extra_vectors: tuple[VectorSpec, ...] = ()
+
+    def vector_at(self, path: str | None) -> VectorSpec:
+        """The vector policy of ``path`` (``None``: the main one).
+
+        Raises:
+            ValueError: the container has no vector policy at ``path``.
+        """
+        if self.vector is not None and path in (None, self.vector.path):
+            return self.vector
+        for extra in self.extra_vectors:
+            if extra.path == path:
+                return extra
+        where = "" if path is None else f" at {path}"
+        raise ValueError(f"container {self.name!r} has no vector policy{where}, so it cannot be searched by vector")
 
 
 #: The constant of reciprocal rank fusion (Cormack et al., 2009; also what Cosmos DB's RRF uses).
@@ -222,13 +239,16 @@ class DocumentContainer(abc.ABC):
         *,
         filters: Sequence[FieldFilter] = (),
         min_score: float | None = None,
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """The ``k`` documents most similar to ``vector`` (cosine), best first, among those matching ``filters``.
 
-        Documents without a vector of the container's dimensions are never returned.
+        ``path`` names the vector compared (one of the spec's ``extra_vectors``); ``None`` is the main one. Documents
+        without a vector of that path's dimensions are never returned.
 
         Raises:
-            ValueError: the container has no vector policy, or ``vector`` has the wrong number of dimensions.
+            ValueError: the container has no vector policy at ``path``, or ``vector`` has the wrong number of
+                dimensions.
         """
 
     async def hybrid_search(
@@ -238,6 +258,7 @@ class DocumentContainer(abc.ABC):
         k: int,
         *,
         filters: Sequence[FieldFilter] = (),
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """The ``k`` best documents by reciprocal rank fusion of vector similarity and full-text relevance.
 

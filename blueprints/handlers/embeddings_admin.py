@@ -14,9 +14,11 @@ from composition.services import Services, get_services
 
 
 async def _reconcile_embeddings(timer: func.TimerRequest) -> None:
-    """Embed what the change feed left behind: missing, stale, and retryable failed vectors (a bounded run)."""
+    """Embed what the change feed left behind: missing, stale, and retryable failed vectors (a bounded run per slot
+    kept current: during a model migration, the second one is the backfill of the new model's vectors)."""
     services = await get_services()
-    await (await services.reconciler()).reconcile()
+    for reconciler in await services.reconcilers():
+        await reconciler.reconcile()
 
 
 async def _status(req: func.HttpRequest, services: Services) -> func.HttpResponse:

@@ -65,11 +65,15 @@ async def reconcile_direct(*, from_start: bool, services: Services | None = None
     services = services or build_services(load_settings())
     try:
         await open_store(services)
-        report = await (await services.reconciler()).reconcile(from_start=from_start)
+        reconcilers = await services.reconcilers()
+        reports = [await reconciler.reconcile(from_start=from_start) for reconciler in reconcilers]
     finally:
         if own:
             await services.close()
-    print(format_report(report), file=out or sys.stdout)
+    for reconciler, report in zip(reconcilers, reports, strict=True):
+        slot = reconciler.recipe.slot.name
+        prefix = "" if len(reports) == 1 else f"slot {slot} ({reconciler.recipe.model_id}): "
+        print(prefix + format_report(report), file=out or sys.stdout)
     return 0
 
 

@@ -28,45 +28,6 @@ var catalog = loadJsonContent('../cosmos-catalog.json')
 // The language of every full-text path (store/cosmos_bootstrap.py FULL_TEXT_LANGUAGE).
 var fullTextLanguage = 'en-US'
 
-// Added to a vector container's resource: the embedding the app writes at catalog.vectorPath.
-var vectorPolicy = {
-  vectorEmbeddingPolicy: {
-    vectorEmbeddings: [
-      {
-        path: catalog.vectorPath
-        dataType: 'float32'
-        distanceFunction: 'cosine'
-        dimensions: embeddingDimensions
-      }
-    ]
-  }
-}
-
-// Vectors are kept out of the range index (it would cost RUs for nothing) and get a vector index instead.
-var vectorIndexingPolicy = {
-  indexingMode: 'consistent'
-  automatic: true
-  includedPaths: [
-    {
-      path: '/*'
-    }
-  ]
-  excludedPaths: [
-    {
-      path: '/"_etag"/?'
-    }
-    {
-      path: '${catalog.vectorPath}/*'
-    }
-  ]
-  vectorIndexes: [
-    {
-      path: catalog.vectorPath
-      type: vectorIndexType
-    }
-  ]
-}
-
 var plainIndexingPolicy = {
   indexingMode: 'consistent'
   automatic: true
@@ -144,8 +105,31 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
             kind: 'Hash'
             version: 2
           }
+          // Vectors are kept out of the range index (it would cost RUs for nothing) and get a vector index each.
           indexingPolicy: union(
-            item.value.vector ? vectorIndexingPolicy : plainIndexingPolicy,
+            empty(item.value.vectorPaths) ? plainIndexingPolicy : {
+              indexingMode: 'consistent'
+              automatic: true
+              includedPaths: [
+                {
+                  path: '/*'
+                }
+              ]
+              excludedPaths: concat(
+                [
+                  {
+                    path: '/"_etag"/?'
+                  }
+                ],
+                map(item.value.vectorPaths, vectorPath => {
+                  path: '${vectorPath}/*'
+                })
+              )
+              vectorIndexes: map(item.value.vectorPaths, vectorPath => {
+                path: vectorPath
+                type: vectorIndexType
+              })
+            },
             empty(item.value.fullTextPaths) ? {} : {
               fullTextIndexes: map(item.value.fullTextPaths, textPath => {
                 path: textPath
@@ -153,7 +137,18 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
             }
           )
         },
-        item.value.vector ? vectorPolicy : {},
+        // The vectors the app writes: products and the cache also get the second slot a model migration fills (a vector policy
+        // cannot change once the container exists, so it is there from the start).
+        empty(item.value.vectorPaths) ? {} : {
+          vectorEmbeddingPolicy: {
+            vectorEmbeddings: map(item.value.vectorPaths, vectorPath => {
+              path: vectorPath
+              dataType: 'float32'
+              distanceFunction: 'cosine'
+              dimensions: embeddingDimensions
+            })
+          }
+        },
         empty(item.value.fullTextPaths) ? {} : {
           fullTextPolicy: {
             defaultLanguage: fullTextLanguage

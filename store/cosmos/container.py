@@ -158,6 +158,7 @@ class CosmosDocumentContainer(DocumentContainer):
         *,
         filters: Sequence[FieldFilter] = (),
         min_score: float | None = None,
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """The ``k`` documents most similar to ``vector`` (Cosmos DB's vector index), best first.
 
@@ -168,8 +169,8 @@ class CosmosDocumentContainer(DocumentContainer):
             ValueError: the container has no vector policy, ``vector`` has the wrong dimensions, is all zeros or not
                 finite, ``k`` is not positive, or a filter is invalid.
         """
-        text, parameters = build_vector_query(self.spec, vector, k, filters)
-        return scored_documents(await self._query(text, parameters), self.spec, min_score)
+        text, parameters = build_vector_query(self.spec, vector, k, filters, path)
+        return scored_documents(await self._query(text, parameters), self.spec, min_score, path)
 
     async def hybrid_search(
         self,
@@ -178,6 +179,7 @@ class CosmosDocumentContainer(DocumentContainer):
         k: int,
         *,
         filters: Sequence[FieldFilter] = (),
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """The ``k`` best documents by Cosmos DB's reciprocal rank fusion of vector and BM25 rankings, best first.
 
@@ -195,8 +197,8 @@ class CosmosDocumentContainer(DocumentContainer):
         Raises:
             ValueError: the container has no vector policy or no ``full_text_paths``, or as :meth:`vector_search`.
         """
-        query, parameters = build_hybrid_query(self.spec, vector, text, k, filters)
-        return hybrid_hits(await self._query(query, parameters), self.spec, text)
+        query, parameters = build_hybrid_query(self.spec, vector, text, k, filters, path)
+        return hybrid_hits(await self._query(query, parameters), self.spec, text, path)
 
     async def read_changes(
         self, continuation: str | None, max_items: int, *, from_beginning: bool = True

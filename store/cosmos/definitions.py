@@ -75,8 +75,8 @@ class ContainerDefinition:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def vector_embedding_policy(vector: VectorSpec) -> dict[str, Any]:
-    """``{"vectorEmbeddings": [{path, dataType, distanceFunction, dimensions}]}`` for ``vector``."""
+def vector_embedding_policy(*vectors: VectorSpec) -> dict[str, Any]:
+    """``{"vectorEmbeddings": [{path, dataType, distanceFunction, dimensions}, ...]}`` for ``vectors``."""
     return {
         "vectorEmbeddings": [
             {
@@ -85,6 +85,7 @@ def vector_embedding_policy(vector: VectorSpec) -> dict[str, Any]:
                 "distanceFunction": vector.distance,
                 "dimensions": vector.dimensions,
             }
+            for vector in vectors
         ]
     }
 
@@ -110,9 +111,12 @@ def full_text_policy(paths: Sequence[str]) -> dict[str, Any]:
 
 
 def indexing_policy(
-    vector: VectorSpec | None, vector_index_type: str, full_text_paths: Sequence[str] = ()
+    vector: VectorSpec | None,
+    vector_index_type: str,
+    full_text_paths: Sequence[str] = (),
+    extra_vectors: Sequence[VectorSpec] = (),
 ) -> dict[str, Any]:
-    """Consistent indexing of every path; a vector is left out of the range index and gets a vector index; each
+    """Consistent indexing of every path; each vector is left out of the range index and gets a vector index; each
     full-text path gets a full-text index (they stay in the range index too: filters and ORDER BY use it)."""
     policy: dict[str, Any] = {
         "indexingMode": "consistent",
@@ -120,10 +124,11 @@ def indexing_policy(
         "includedPaths": [{"path": "/*"}],
         "excludedPaths": [{"path": _ETAG_PATH}],
     }
-    if vector is not None:
+    vectors = ([vector] if vector is not None else []) + list(extra_vectors)
+    if vectors:
         # Range-indexing every number of every vector would cost RUs on each write and serve no query.
-        policy["excludedPaths"].append({"path": vector.path + "/*"})
-        policy["vectorIndexes"] = [{"path": vector.path, "type": vector_index_type}]
+        policy["excludedPaths"] += [{"path": each.path + "/*"} for each in vectors]
+        policy["vectorIndexes"] = [{"path": each.path, "type": vector_index_type} for each in vectors]
     if full_text_paths:
         policy["fullTextIndexes"] = [{"path": path} for path in full_text_paths]
     return policy
@@ -139,8 +144,10 @@ def definition_for_spec(
     return ContainerDefinition(
         name=spec.name,
         partition_key_path=spec.partition_key_path,
-        indexing_policy=indexing_policy(spec.vector, vector_index_type, paths),
-        vector_embedding_policy=None if spec.vector is None else vector_embedding_policy(spec.vector),
+        indexing_policy=indexing_policy(spec.vector, vector_index_type, paths, spec.extra_vectors),
+        vector_embedding_policy=None
+        if spec.vector is None
+        else vector_embedding_policy(spec.vector, *spec.extra_vectors),
         default_ttl=default_ttl,
         setting=setting,
         full_text_policy=full_text_policy(paths) if paths else None,
@@ -207,12 +214,15 @@ def container_differences(existing: Mapping[str, Any], wanted: ContainerDefiniti
         differences.append(f"partition key: existing {paths}, wanted {[wanted.partition_key_path]}")
     existing_vectors = _normalised_vector_policy(existing.get("vectorEmbeddingPolicy"))
     wanted_vectors = _normalised_vector_policy(wanted.vector_embedding_policy)
+    existing_indexes = _normalised_vector_indexes(existing.get("indexingPolicy"))
+    wanted_indexes = _normalised_vector_indexes(wanted.indexing_policy)
+    if lacks_only_migration_slot(existing, wanted):
+        # Made before containers had a second vector slot: fit for the app, not for a model migration.
+        wanted_vectors, wanted_indexes = existing_vectors, existing_indexes
     if existing_vectors != wanted_vectors:
         differences.append(
             f"vector embedding policy: existing {json.dumps(existing_vectors)}, wanted {json.dumps(wanted_vectors)}"
         )
-    existing_indexes = _normalised_vector_indexes(existing.get("indexingPolicy"))
-    wanted_indexes = _normalised_vector_indexes(wanted.indexing_policy)
     if existing_indexes != wanted_indexes:
         differences.append(
             f"vector indexes: existing {json.dumps(existing_indexes)}, wanted {json.dumps(wanted_indexes)}"
@@ -230,6 +240,22 @@ def container_differences(existing: Mapping[str, Any], wanted: ContainerDefiniti
     if wanted.default_ttl is not None and existing.get("defaultTtl") != wanted.default_ttl:
         differences.append(f"{_TTL_DIFFERENCE}: existing {existing.get('defaultTtl')}, wanted {wanted.default_ttl}")
     return differences
+
+
+def lacks_only_migration_slot(existing: Mapping[str, Any], wanted: ContainerDefinition) -> bool:
+    """Whether ``existing`` has ``wanted``'s main vector path and index exactly, and none of its other (migration
+    slot) paths: a container made before the second slot existed. Its policy cannot gain the slot in place."""
+    entries = list((wanted.vector_embedding_policy or {}).get("vectorEmbeddings") or [])
+    if len(entries) < 2:
+        return False
+    main = entries[0]["path"]
+    main_only = {"vectorEmbeddings": entries[:1]}
+    indexes = [entry for entry in wanted.indexing_policy.get("vectorIndexes") or [] if entry.get("path") == main]
+    return _normalised_vector_policy(existing.get("vectorEmbeddingPolicy")) == _normalised_vector_policy(
+        main_only
+    ) and _normalised_vector_indexes(existing.get("indexingPolicy")) == _normalised_vector_indexes(
+        {"vectorIndexes": indexes}
+    )
 
 
 def is_updatable_in_place(difference: str) -> bool:

@@ -70,15 +70,16 @@ def _has_searchable_vector(document: Mapping[str, Any], vector: VectorSpec) -> b
     return floats is not None and len(floats) == vector.dimensions and any(floats)
 
 
-def scored_documents(rows: Sequence[Any], spec: ContainerSpec, min_score: float | None = None) -> list[ScoredDocument]:
+def scored_documents(
+    rows: Sequence[Any], spec: ContainerSpec, min_score: float | None = None, path: str | None = None
+) -> list[ScoredDocument]:
     """The hits of a :func:`store.cosmos.queries.build_vector_query` result, best first.
 
     Rows come most similar first; the first row below ``min_score`` ends the list. Rows without a numeric score
     and documents without a vector of the container's dimensions are dropped (Cosmos DB gives them no meaningful
-    distance), so a search may return fewer than ``k`` hits.
+    distance), so a search may return fewer than ``k`` hits. ``path``: the vector searched (``None``: the main one).
     """
-    if spec.vector is None:
-        raise ValueError(f"container {spec.name!r} has no vector policy")
+    vector = spec.vector_at(path)
     results = []
     for row in rows:
         if not isinstance(row, Mapping):
@@ -90,12 +91,12 @@ def scored_documents(rows: Sequence[Any], spec: ContainerSpec, min_score: float 
         score = float(raw_score)
         if min_score is not None and score < min_score:
             break
-        if _has_searchable_vector(document, spec.vector):
+        if _has_searchable_vector(document, vector):
             results.append(ScoredDocument(document, score))
     return results
 
 
-def ranked_documents(rows: Sequence[Any], spec: ContainerSpec) -> list[ScoredDocument]:
+def ranked_documents(rows: Sequence[Any], spec: ContainerSpec, path: str | None = None) -> list[ScoredDocument]:
     """The hits of a :func:`store.cosmos.queries.build_hybrid_query` result (whole documents, best first), scored
     by rank.
 
@@ -104,16 +105,15 @@ def ranked_documents(rows: Sequence[Any], spec: ContainerSpec) -> list[ScoredDoc
     would score. Documents without a vector of the container's dimensions are dropped (they keep no rank of their
     own, so the hits after them keep the scores of their place in Cosmos DB's order).
     """
-    if spec.vector is None:
-        raise ValueError(f"container {spec.name!r} has no vector policy")
+    vector = spec.vector_at(path)
     return [
         ScoredDocument(document, 1.0 / (RRF_K + rank))
         for rank, document in enumerate(rows, start=1)
-        if isinstance(document, dict) and _has_searchable_vector(document, spec.vector)
+        if isinstance(document, dict) and _has_searchable_vector(document, vector)
     ]
 
 
-def hybrid_hits(rows: Sequence[Any], spec: ContainerSpec, text: str) -> list[ScoredDocument]:
+def hybrid_hits(rows: Sequence[Any], spec: ContainerSpec, text: str, path: str | None = None) -> list[ScoredDocument]:
     """The hits of the query :func:`store.cosmos.queries.build_hybrid_query` made for ``text``, scored by rank.
 
     When ``text`` has no words that query was the vector query, whose rows wrap the document
@@ -121,7 +121,7 @@ def hybrid_hits(rows: Sequence[Any], spec: ContainerSpec, text: str) -> list[Sco
     """
     if not hybrid_terms(text):
         rows = [row.get("document") for row in rows if isinstance(row, Mapping)]
-    return ranked_documents(rows, spec)
+    return ranked_documents(rows, spec, path)
 
 
 def _service_message(error: CosmosHttpResponseError) -> str:

@@ -174,18 +174,23 @@ def build_count_query(filters: Sequence[FieldFilter] = ()) -> tuple[str, Paramet
 
 
 def build_vector_query(
-    spec: ContainerSpec, vector: Sequence[float], k: int, filters: Sequence[FieldFilter] = ()
+    spec: ContainerSpec,
+    vector: Sequence[float],
+    k: int,
+    filters: Sequence[FieldFilter] = (),
+    path: str | None = None,
 ) -> tuple[str, Parameters]:
     """The query text and parameters of a vector search: the top ``k`` documents by cosine similarity.
 
     Each row is ``{"document": <the whole stored document>, "score": <cosine similarity>}``, most similar first.
-    ``min_score`` is not part of the query (see the module docstring).
+    ``min_score`` is not part of the query (see the module docstring). ``path`` names the vector compared, one of the
+    spec's (``None``: the main one); it comes from the spec, never from a request.
 
     Raises:
-        ValueError: the container has no vector policy, ``vector`` has the wrong dimensions, is all zeros or not
-            finite, ``k`` is not positive, or a filter is invalid.
+        ValueError: the container has no vector policy (at ``path``), ``vector`` has the wrong dimensions, is all
+            zeros or not finite, ``k`` is not positive, or a filter is invalid.
     """
-    distance, parameters = _vector_search_parts(spec, vector, k)
+    distance, parameters = _vector_search_parts(spec, vector, k, path)
     where, parameters = build_where(filters, parameters)
     text = f"SELECT TOP @k c AS document, {distance} AS score FROM c"
     if where:
@@ -193,22 +198,23 @@ def build_vector_query(
     return text + f" ORDER BY {distance}", parameters
 
 
-def _vector_search_parts(spec: ContainerSpec, vector: Sequence[float], k: int) -> tuple[str, Parameters]:
+def _vector_search_parts(
+    spec: ContainerSpec, vector: Sequence[float], k: int, path: str | None = None
+) -> tuple[str, Parameters]:
     """``VectorDistance(c.<path>, @vector)`` and the ``@k`` and ``@vector`` parameters, after checking the request."""
-    if spec.vector is None:
-        raise ValueError(f"container {spec.name!r} has no vector policy, so it cannot be searched by vector")
+    policy = spec.vector_at(path)
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ValueError(f"k must be at least 1, not {k}")
-    if not is_array(vector) or len(vector) != spec.vector.dimensions:
+    if not is_array(vector) or len(vector) != policy.dimensions:
         size = len(vector) if is_array(vector) else "?"
         raise ValueError(
             f"the query vector has {size} dimensions; container {spec.name!r} holds "
-            f"{spec.vector.dimensions}-dimensional vectors"
+            f"{policy.dimensions}-dimensional vectors at {policy.path}"
         )
     query_vector = plain_vector(vector)
     if query_vector is None or not any(query_vector):
         raise ValueError("the query vector must be finite numbers and not all zeros")
-    distance = f"VectorDistance({vector_reference(spec.vector)}, @vector)"
+    distance = f"VectorDistance({vector_reference(policy)}, @vector)"
     return distance, [{"name": "@k", "value": k}, {"name": "@vector", "value": query_vector}]
 
 
@@ -221,7 +227,12 @@ def hybrid_terms(text: str) -> list[str]:
 
 
 def build_hybrid_query(
-    spec: ContainerSpec, vector: Sequence[float], text: str, k: int, filters: Sequence[FieldFilter] = ()
+    spec: ContainerSpec,
+    vector: Sequence[float],
+    text: str,
+    k: int,
+    filters: Sequence[FieldFilter] = (),
+    path: str | None = None,
 ) -> tuple[str, Parameters]:
     """The query text and parameters of a hybrid search: the top ``k`` documents by reciprocal rank fusion.
 
@@ -246,8 +257,8 @@ def build_hybrid_query(
     scored_paths = [path_reference(path, what="full-text") for path in spec.full_text_paths]
     terms = hybrid_terms(text)
     if not terms:
-        return build_vector_query(spec, vector, k, filters)
-    distance, parameters = _vector_search_parts(spec, vector, k)
+        return build_vector_query(spec, vector, k, filters, path)
+    distance, parameters = _vector_search_parts(spec, vector, k, path)
     names = []
     for index, term in enumerate(terms):
         names.append(f"@t{index}")

@@ -45,6 +45,8 @@ class SqliteDocumentContainer(DocumentContainer):
         self._protected = frozenset({"id", spec.partition_key_path.lstrip("/"), *SYSTEM_FIELDS})
         self._codec = DocumentCodec(spec)
         self._index = VectorIndex(spec.vector.dimensions) if spec.vector else None
+        #: Indexes of the spec's other vector paths, by (path, dimensions).
+        self._extra_indexes: dict[tuple[str, int], VectorIndex] = {}
 
     # ---- helpers running on the worker thread ----------------------------------------------------------------
 
@@ -286,10 +288,18 @@ class SqliteDocumentContainer(DocumentContainer):
 
         return await self._store.run(work)
 
-    def _searchable_index(self) -> VectorIndex:
-        if self._index is None:
-            raise ValueError(f"container {self.name!r} has no vector policy, so it cannot be searched by vector")
-        return self._index
+    def _searchable_index(self, path: str | None, vector: Sequence[float]) -> tuple[VectorIndex, str | None]:
+        """The index searched for ``path``, and the JSON path its vectors are read from (``None``: the main one)."""
+        spec = self.spec.vector_at(path)
+        if spec is self.spec.vector and self._index is not None:
+            return self._index, None
+        dimensions = len(vector) if isinstance(vector, Sequence) else 0
+        key = (spec.path, dimensions)
+        if key not in self._extra_indexes:
+            if len(self._extra_indexes) >= 4:  # slots come and go with migrations: keep the newest few
+                self._extra_indexes.pop(next(iter(self._extra_indexes)))
+            self._extra_indexes[key] = VectorIndex(max(dimensions, 1))
+        return self._extra_indexes[key], json_path(spec.path.lstrip("/").replace("/", "."))
 
     async def vector_search(
         self,
@@ -298,23 +308,25 @@ class SqliteDocumentContainer(DocumentContainer):
         *,
         filters: Sequence[FieldFilter] = (),
         min_score: float | None = None,
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """The ``k`` documents most similar to ``vector`` by cosine similarity, best first (exact search).
 
         The first search loads every vector of the container into memory; later ones first apply what was written
-        since, by this process or any other.
+        since, by this process or any other. A vector at another ``path`` (one of the spec's ``extra_vectors``) is
+        indexed at the query's dimensions: documents holding another size there are left out.
 
         Raises:
-            ValueError: the container has no vector policy, ``vector`` has the wrong dimensions, is all zeros or
-                not finite, ``k`` is not positive, or a filter is invalid.
+            ValueError: the container has no vector policy (at ``path``), ``vector`` has the wrong dimensions, is
+                all zeros or not finite, ``k`` is not positive, or a filter is invalid.
         """
-        index = self._searchable_index()
+        index, json_vector = self._searchable_index(path, vector)
         query = unit_query(vector, k, index.dimensions, self.name)
         conditions = [CheckedFilter.of(condition) for condition in filters]
 
         def work(connection: sqlite3.Connection) -> list[ScoredDocument]:
             with read_transaction(connection):
-                candidates = synced_candidates(connection, self.name, index, conditions)
+                candidates = synced_candidates(connection, self.name, index, conditions, json_vector)
                 hits = index.search(query, k, candidates)
                 if min_score is not None:
                     hits = [(row, score) for row, score in hits if score >= min_score]
@@ -329,6 +341,7 @@ class SqliteDocumentContainer(DocumentContainer):
         k: int,
         *,
         filters: Sequence[FieldFilter] = (),
+        path: str | None = None,
     ) -> list[ScoredDocument]:
         """Reciprocal rank fusion of the exact vector ranking and an FTS5 ``bm25`` ranking (see the interface).
 
@@ -336,12 +349,13 @@ class SqliteDocumentContainer(DocumentContainer):
         first indexes what was written since the last one (by any process).
 
         Raises:
-            ValueError: the container has no vector policy or no ``full_text_paths``, or as :meth:`vector_search`.
+            ValueError: the container has no vector policy (at ``path``) or no ``full_text_paths``, or as
+                :meth:`vector_search`.
         """
         paths = self.spec.full_text_paths
         if self._index is None or not paths:
             raise ValueError(f"container {self.name!r} needs a vector policy and full_text_paths for hybrid search")
-        index = self._index
+        index, json_vector = self._searchable_index(path, vector)
         query = unit_query(vector, k, index.dimensions, self.name)
         conditions = [CheckedFilter.of(condition) for condition in filters]
         match = fts_match(text)
@@ -351,7 +365,7 @@ class SqliteDocumentContainer(DocumentContainer):
             with write_transaction(connection):
                 sync_fulltext(connection, self.name, paths, current_seq(connection, self.name))
             with read_transaction(connection):
-                candidates = synced_candidates(connection, self.name, index, conditions)
+                candidates = synced_candidates(connection, self.name, index, conditions, json_vector)
                 by_vector = [row for row, _ in index.search(query, depth, candidates)]
                 allowed = None if candidates is None or not match else set(candidates.tolist())
                 by_text = text_ranking(connection, self.name, match, depth, index, allowed)

@@ -8,6 +8,7 @@ in step the same way, because evaluating them in SQL parses every document's JSO
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -209,13 +210,73 @@ def sync_index(connection: sqlite3.Connection, container: str, index: VectorInde
     index.last_lsn = seq
 
 
-def _add_index_column(connection: sqlite3.Connection, container: str, index: VectorIndex, field_name: str) -> None:
+def sync_json_index(connection: sqlite3.Connection, container: str, index: VectorIndex, json_vector_path: str) -> None:
+    """Like :func:`sync_index` for a vector kept in the document body at ``json_vector_path`` (``$.embedding_b``).
+
+    Only a container's main vector is stored as bytes beside the body; another vector path (a second slot during a
+    model migration) stays in the JSON, so its index parses it, once per written document. A value that is not a
+    finite, non-zero vector of the index's dimensions is not indexed.
+    """
+    seq = current_seq(connection, container)
+    if seq == index.last_lsn:
+        return
+    if seq < index.last_lsn:
+        index.reset()
+    initial = index.last_lsn == 0
+    paths = [json_path(name) for name in index.columns]
+    columns_sql = "".join(", json_type(body_json, ?), json_extract(body_json, ?)" for _ in paths)
+    cursor = connection.execute(
+        f"SELECT pk_json, id, json_extract(body_json, ?){columns_sql} FROM documents WHERE container = ? AND lsn > ?"
+        + (" AND json_type(body_json, ?) = 'array'" if initial else ""),
+        [json_vector_path, *(path for path in paths for _ in range(2)), container, index.last_lsn]
+        + ([json_vector_path] if initial else []),
+    )
+    while chunk := cursor.fetchmany(_FETCH_CHUNK):
+        keys: list[tuple[str, str]] = []
+        vectors: list[npt.NDArray[np.float64]] = []
+        field_values: list[list[tuple[Any, Any]]] = []
+        for row in chunk:
+            vector = _json_vector(row[2], index.dimensions)
+            if vector is None:
+                index.remove((row[0], row[1]))
+                continue
+            keys.append((row[0], row[1]))
+            vectors.append(vector)
+            if paths:
+                field_values.append(list(zip(row[3::2], row[4::2], strict=True)))
+        if keys:
+            index.put_many(keys, np.stack(vectors), field_values)
+    if not initial:
+        for pk_json, item_id in connection.execute(
+            "SELECT pk_json, id FROM tombstones WHERE container = ? AND lsn > ?", (container, index.last_lsn)
+        ):
+            index.remove((pk_json, item_id))
+    index.last_lsn = seq
+
+
+def _json_vector(text: Any, dimensions: int) -> npt.NDArray[np.float64] | None:
+    if not isinstance(text, str) or not text.startswith("["):
+        return None
+    try:
+        values = json.loads(text)
+        if len(values) != dimensions or any(isinstance(x, bool) or not isinstance(x, int | float) for x in values):
+            return None
+        vector = np.asarray(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    norm = float(np.linalg.norm(vector.astype(np.float32)))
+    return vector if np.isfinite(vector).all() and np.isfinite(norm) and norm > 0 else None
+
+
+def _add_index_column(
+    connection: sqlite3.Connection, container: str, index: VectorIndex, field_name: str, *, all_rows: bool = False
+) -> None:
     """Give the index a column for ``field_name`` (call in the read transaction that synced the index)."""
     column = index.add_column(field_name)
     path = json_path(field_name)
     cursor = connection.execute(
         "SELECT pk_json, id, json_type(body_json, ?), json_extract(body_json, ?) FROM documents "
-        "WHERE container = ? AND vector IS NOT NULL",
+        "WHERE container = ?" + ("" if all_rows else " AND vector IS NOT NULL"),
         (path, path, container),
     )
     for pk_json, item_id, json_type, value in cursor:
@@ -225,15 +286,25 @@ def _add_index_column(connection: sqlite3.Connection, container: str, index: Vec
 
 
 def synced_candidates(
-    connection: sqlite3.Connection, container: str, index: VectorIndex, conditions: Sequence[CheckedFilter]
+    connection: sqlite3.Connection,
+    container: str,
+    index: VectorIndex,
+    conditions: Sequence[CheckedFilter],
+    json_vector_path: str | None = None,
 ) -> npt.NDArray[np.int64] | None:
-    """Sync the index, then the rows matching every condition (``None``: no conditions, every row)."""
-    sync_index(connection, container, index)
+    """Sync the index, then the rows matching every condition (``None``: no conditions, every row).
+
+    ``json_vector_path``: the index holds a vector kept in the body (:func:`sync_json_index`), not the main one.
+    """
+    if json_vector_path is None:
+        sync_index(connection, container, index)
+    else:
+        sync_json_index(connection, container, index, json_vector_path)
     if not conditions:
         return None
     # Filtering in SQL would parse every document's JSON on every search (~150 ms per 100k documents); a
     # column per filtered field, kept in step with the index, costs one scan ever.
     for name in dict.fromkeys(condition.field for condition in conditions):
         if name not in index.columns:
-            _add_index_column(connection, container, index, name)
+            _add_index_column(connection, container, index, name, all_rows=json_vector_path is not None)
     return index.matching_rows(conditions)

@@ -50,8 +50,12 @@ async def test_bootstrap_creates_every_container_once(store: CosmosDocumentStore
     assert cache["partitionKey"]["paths"] == ["/scope"]
     assert cache["defaultTtl"] == -1
     assert cache["vectorEmbeddingPolicy"]["vectorEmbeddings"][0]["dimensions"] == 16
-    assert cache["indexingPolicy"]["vectorIndexes"] == [{"path": "/embedding", "type": "quantizedFlat"}]
+    # Both vector slots (the second is what a model migration fills), each out of the range index.
+    assert cache["indexingPolicy"]["vectorIndexes"] == [
+        {"path": path, "type": "quantizedFlat"} for path in ("/embedding", "/embedding_b")
+    ]
     assert {"path": "/embedding/*"} in cache["indexingPolicy"]["excludedPaths"]
+    assert {"path": "/embedding_b/*"} in cache["indexingPolicy"]["excludedPaths"]
 
 
 async def test_a_changed_vector_policy_is_reported_and_the_rest_still_created(

@@ -46,12 +46,23 @@ FULL_TEXT_POLICY = {
 }
 
 
-def vector_policy(dimensions: int) -> dict[str, Any]:
+def vector_policy(dimensions: int, paths: tuple[str, ...] = ("/embedding",)) -> dict[str, Any]:
     return {
         "vectorEmbeddings": [
-            {"path": "/embedding", "dataType": "float32", "distanceFunction": "cosine", "dimensions": dimensions}
+            {"path": path, "dataType": "float32", "distanceFunction": "cosine", "dimensions": dimensions}
+            for path in paths
         ]
     }
+
+
+#: Products and cached answers get the second vector slot a model migration fills, provisioned up front
+#: (a vector policy is fixed at creation).
+SLOTS = ("/embedding", "/embedding_b")
+PRODUCT_INDEXING = {
+    **VECTOR_INDEXING,
+    "excludedPaths": [{"path": '/"_etag"/?'}, {"path": "/embedding/*"}, {"path": "/embedding_b/*"}],
+    "vectorIndexes": [{"path": path, "type": "quantizedFlat"} for path in SLOTS],
+}
 
 
 def test_container_definitions_cover_every_container_the_app_uses() -> None:
@@ -66,14 +77,14 @@ def test_container_definitions_cover_every_container_the_app_uses() -> None:
     ]
     by_name = {d.name: d for d in definitions}
     for vector_container in ("products", "chatcache"):
-        assert by_name[vector_container].vector_embedding_policy == vector_policy(1536)
+        assert by_name[vector_container].vector_embedding_policy == vector_policy(1536, SLOTS)
     # Products are searched by hybrid search too: a full-text policy and index on each embedded field.
     assert by_name["products"].indexing_policy == {
-        **VECTOR_INDEXING,
+        **PRODUCT_INDEXING,
         "fullTextIndexes": [{"path": path} for path in TEXT_PATHS],
     }
     assert by_name["products"].full_text_policy == FULL_TEXT_POLICY
-    assert by_name["chatcache"].indexing_policy == VECTOR_INDEXING
+    assert by_name["chatcache"].indexing_policy == PRODUCT_INDEXING
     assert by_name["chatcache"].full_text_policy is None
     for plain in ("leases", "deadletter", "chathistory"):
         assert by_name[plain].vector_embedding_policy is None
@@ -96,8 +107,10 @@ def test_container_definitions_follow_the_settings() -> None:
 
     by_name = {d.name: d for d in container_definitions(settings, 384)}
 
-    assert by_name["products-v2"].vector_embedding_policy == vector_policy(384)
-    assert by_name["products-v2"].indexing_policy["vectorIndexes"] == [{"path": "/embedding", "type": "diskANN"}]
+    assert by_name["products-v2"].vector_embedding_policy == vector_policy(384, SLOTS)
+    assert by_name["products-v2"].indexing_policy["vectorIndexes"] == [
+        {"path": path, "type": "diskANN"} for path in SLOTS
+    ]
     assert by_name["answers"].default_ttl == -1 and by_name["answers"].partition_key_path == "/scope"
     with pytest.raises(ValueError, match="dimensions"):
         container_definitions(settings, 0)
@@ -129,15 +142,15 @@ def test_the_resource_is_what_cosmos_db_and_arm_describe() -> None:
     assert definitions["chatcache"].resource() == {
         "id": "chatcache",
         "partitionKey": {"paths": ["/scope"], "kind": "Hash", "version": 2},
-        "indexingPolicy": VECTOR_INDEXING,
-        "vectorEmbeddingPolicy": vector_policy(8),
+        "indexingPolicy": PRODUCT_INDEXING,
+        "vectorEmbeddingPolicy": vector_policy(8, SLOTS),
         "defaultTtl": -1,
     }
     assert definitions["products"].resource() == {
         "id": "products",
         "partitionKey": {"paths": ["/id"], "kind": "Hash", "version": 2},
-        "indexingPolicy": {**VECTOR_INDEXING, "fullTextIndexes": [{"path": path} for path in TEXT_PATHS]},
-        "vectorEmbeddingPolicy": vector_policy(8),
+        "indexingPolicy": {**PRODUCT_INDEXING, "fullTextIndexes": [{"path": path} for path in TEXT_PATHS]},
+        "vectorEmbeddingPolicy": vector_policy(8, SLOTS),
         "fullTextPolicy": FULL_TEXT_POLICY,
     }
 
@@ -412,3 +425,18 @@ def test_invalid_settings_are_reported_not_raised(clean_env: pytest.MonkeyPatch,
     clean_env.setenv("COSMOS_VECTOR_INDEX_TYPE", "hnsw")
     code, _, err = run(["--dry-run", "--dimensions", "8", "--local-settings", str(tmp_path / "absent.json")])
     assert code == 2 and "COSMOS_VECTOR_INDEX_TYPE" in err
+
+
+def test_a_products_container_made_before_the_migration_slot_is_still_fit_for_the_app() -> None:
+    wanted = {d.name: d for d in container_definitions(load_settings({}), 1536)}["products"]
+    before_slots = {
+        "partitionKey": {"paths": ["/id"]},
+        "vectorEmbeddingPolicy": vector_policy(1536),
+        "indexingPolicy": {**VECTOR_INDEXING, "fullTextIndexes": [{"path": path} for path in TEXT_PATHS]},
+        "fullTextPolicy": FULL_TEXT_POLICY,
+    }
+
+    assert container_differences(before_slots, wanted) == []
+    # Another size at the main path is still refused: stored vectors depend on it.
+    other_size = {**before_slots, "vectorEmbeddingPolicy": vector_policy(384)}
+    assert "vector embedding policy" in [d.split(":")[0] for d in container_differences(other_size, wanted)]

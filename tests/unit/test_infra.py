@@ -20,6 +20,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from blueprints.identity import OPERATOR_ROLE
+from catalog.model import SLOT_A, SLOT_B
 from chat.answer_writer import AnswerWriter
 from composition.backends import build_embedder
 from composition.containers import VECTOR_PATH
@@ -311,20 +312,34 @@ async def test_infra_containers_are_exactly_the_bootstrap_definitions(app_servic
 
 
 async def test_the_vector_policy_is_the_one_the_app_writes_and_searches(app_services: Services) -> None:
-    [vector] = {spec.vector for spec in app_services.container_specs().values() if spec.vector is not None}
-    assert vector.dimensions == app_services.embedder.dimensions == 1536
+    specs = {name: spec for name, spec in app_services.container_specs().items() if spec.vector is not None}
+    assert {spec.vector.dimensions for spec in specs.values() if spec.vector} == {app_services.embedder.dimensions}
+    assert app_services.embedder.dimensions == 1536
     for name, container in infra_containers().items():
         if "vectorEmbeddingPolicy" not in container:
+            assert name not in specs
             continue
+        spec = specs[name]
+        vectors = [spec.vector_at(None), *spec.extra_vectors]
         assert container["vectorEmbeddingPolicy"]["vectorEmbeddings"] == [
-            {"path": vector.path, "dataType": "float32", "distanceFunction": vector.distance, "dimensions": 1536}
+            {"path": v.path, "dataType": "float32", "distanceFunction": v.distance, "dimensions": 1536} for v in vectors
         ], name
         policy = container["indexingPolicy"]
-        assert {"path": f"{vector.path}/*"} in policy["excludedPaths"], f"{name} would range-index every vector"
+        for vector in vectors:
+            assert {"path": f"{vector.path}/*"} in policy["excludedPaths"], f"{name} would range-index every vector"
         assert policy["vectorIndexes"] == [
-            {"path": vector.path, "type": app_services.settings.COSMOS_VECTOR_INDEX_TYPE.value}
+            {"path": v.path, "type": app_services.settings.COSMOS_VECTOR_INDEX_TYPE.value} for v in vectors
         ], name
-    assert cosmos_catalog()["vectorPath"] == VECTOR_PATH == vector.path
+        assert cosmos_catalog_paths(name) == [v.path for v in vectors]
+    # Products carry the second slot a model migration fills, from the start (a vector policy is immutable).
+    for name in (app_services.settings.COSMOS_PRODUCTS_CONTAINER, app_services.settings.COSMOS_CACHE_CONTAINER):
+        assert [v.path for v in specs[name].extra_vectors] == [SLOT_B.vector_path]
+    assert VECTOR_PATH == SLOT_A.vector_path
+
+
+def cosmos_catalog_paths(container_name: str) -> list[str]:
+    [entry] = [c for c in cosmos_catalog()["containers"].values() if c["name"] == container_name]
+    return list(entry["vectorPaths"])
 
 
 async def test_the_full_text_policy_covers_the_fields_hybrid_search_scores(app_services: Services) -> None:
@@ -341,7 +356,7 @@ async def test_the_full_text_policy_covers_the_fields_hybrid_search_scores(app_s
     # A full-text index must be on a path of the full-text policy; the vector index stays.
     assert container["indexingPolicy"]["fullTextIndexes"] == [{"path": path} for path in products.full_text_paths]
     assert container["indexingPolicy"]["vectorIndexes"] == [
-        {"path": VECTOR_PATH, "type": settings.COSMOS_VECTOR_INDEX_TYPE.value}
+        {"path": path, "type": settings.COSMOS_VECTOR_INDEX_TYPE.value} for path in (VECTOR_PATH, SLOT_B.vector_path)
     ]
     for name, other in infra_containers().items():
         if name != products.name:

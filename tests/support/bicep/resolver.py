@@ -191,6 +191,8 @@ def call(function: str, arguments: list[Any], text: str) -> Any:
         return merged
     if function == "items" and len(arguments) == 1 and isinstance(arguments[0], dict):
         return [{"key": key, "value": value} for key, value in sorted(arguments[0].items())]
+    if function == "concat" and all(isinstance(argument, list) for argument in arguments):
+        return [item for argument in arguments for item in argument]
     if function == "empty" and len(arguments) == 1 and isinstance(arguments[0], list | dict | str | None):
         return not arguments[0]
     if function == "map" and len(arguments) == 2 and isinstance(arguments[0], list):

@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from blueprints.invocation import measured
 from composition.services import get_services
 from composition.settings import binding_flag
 
@@ -28,5 +29,7 @@ bp = func.Blueprint()
 async def embed_changed_products(documents: func.DocumentList) -> None:
     """Embed the changed products of one change-feed batch and write the vectors back."""
     services = await get_services()
-    pipeline = await services.embedding_pipeline()
-    await pipeline.embed_changed_products([document.to_dict() for document in documents])
+    async with measured(services, "embed_changed_products", **{"catalog.documents": len(documents)}) as span:
+        pipeline = await services.embedding_pipeline()
+        report = await pipeline.embed_changed_products([document.to_dict() for document in documents])
+        span.set(**{f"catalog.pipeline.{name}": count for name, count in report.counts().items()})

@@ -10,13 +10,15 @@ import azure.functions as func
 from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
 from api.validation import parse
 from blueprints.http import json_response, read_json, require_operator
+from blueprints.invocation import measured
 from composition.services import Services, get_services
 
 
 async def _reconcile_embeddings(timer: func.TimerRequest) -> None:
     """Embed what the change feed left behind: missing, stale, and retryable failed vectors (a bounded run)."""
     services = await get_services()
-    await (await services.reconciler()).reconcile()
+    async with measured(services, "reconcile_embeddings"):
+        await (await services.reconciler()).reconcile()
 
 
 async def _status(req: func.HttpRequest, services: Services) -> func.HttpResponse:

@@ -71,6 +71,7 @@ class Usage(ResponseModel):
     estimated_cost: float | None = Field(
         default=None, ge=0, description="At the PRICE_* settings: an estimate, not a bill; 0 for a local model."
     )
+    currency: str | None = Field(default=None, description="PRICE_CURRENCY.")
 
 
 class Saved(ResponseModel):

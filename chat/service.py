@@ -83,6 +83,7 @@ class ChatAnswer:
     no_match: bool = False
     #: The answer's estimated cost at the configured prices (``None`` without a ledger).
     estimated_cost: float | None = None
+    currency: str | None = None
     #: A cached answer: what writing it cost once (``None`` for entries written before costs were kept).
     saved: AnswerCost | None = None
     saved_cost: float | None = None
@@ -99,6 +100,7 @@ class ChatAnswer:
                 "prompt_tokens": self.usage.prompt_tokens,
                 "completion_tokens": self.usage.completion_tokens,
                 "estimated_cost": self.estimated_cost,
+                "currency": self.currency,
             },
         }
         if self.saved is not None:
@@ -324,6 +326,7 @@ class ChatService:
             else:
                 self.ledger.record_chat(model_id, usage.prompt_tokens, usage.completion_tokens)
             answer.estimated_cost = self.ledger.chat_cost(model_id, usage.prompt_tokens, usage.completion_tokens)
+            answer.currency = self.ledger.prices.currency
         yield ChatEvent("done", answer=answer)
 
     def _key(

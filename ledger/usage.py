@@ -11,7 +11,6 @@ What stays in memory is bounded: a tally per (day, model), a handful of models, 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import datetime
@@ -21,9 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store.base import ConflictError, DocumentContainer, FieldFilter, NotFoundError, PatchOperation
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ class UsageLedger:
         self._day = day
         self._pending: dict[tuple[str, str], Tally] = {}
         self._last_flush = clock()
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # made on first flush: importing the app loads no asyncio
 
     def add_meter(self, meter: Meter) -> None:
         self.meters[meter.model] = meter
@@ -239,6 +241,10 @@ class UsageLedger:
         Raises:
             StoreError: the book could not be written; what was not written stays pending.
         """
+        if self._lock is None:
+            import asyncio
+
+            self._lock = asyncio.Lock()
         async with self._lock:
             self._last_flush = self._clock()
             pending, self._pending = self._pending, {}

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import chat, embedding, embeddings_admin, health, housekeeping, openapi, products, search
+from blueprints import chat, embedding, embeddings_admin, health, housekeeping, metrics, openapi, products, search
 
 # Function keys guard the API in Azure; `func start` and the local dev host do not ask for them.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -15,6 +15,7 @@ for blueprint in (
     chat.bp,
     housekeeping.bp,
     health.bp,
+    metrics.bp,
     openapi.bp,
 ):
     app.register_functions(blueprint)

@@ -62,11 +62,25 @@ class ChatTimings(ResponseModel):
 
 
 class Usage(ResponseModel):
-    """Tokens the language model read and wrote (0 without one)."""
+    """Tokens the chat model read and wrote for this answer (0 for a cached one; the offline writer's are counted
+    with gpt-4o's tokenizer and cost nothing)."""
 
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
     total_tokens: int | None = Field(default=None, ge=0)
+    estimated_cost: float | None = Field(
+        default=None, ge=0, description="At the PRICE_* settings: an estimate, not a bill; 0 for a local model."
+    )
+    currency: str | None = Field(default=None, description="PRICE_CURRENCY.")
+
+
+class Saved(ResponseModel):
+    """A cached answer: what writing it once cost, and so what serving it again saved."""
+
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    ms: float = Field(ge=0, description="Milliseconds the model took to write it.")
+    estimated_cost: float | None = Field(default=None, ge=0, description="An estimate, as `usage.estimated_cost`.")
 
 
 class ChatAnswer(ResponseModel):
@@ -81,6 +95,7 @@ class ChatAnswer(ResponseModel):
     cache_score: float | None = Field(default=None, description="Only when served from the semantic cache.")
     timings: ChatTimings
     usage: Usage
+    saved: Saved | None = Field(default=None, description="Only when served from the semantic cache.")
 
 
 class ChatEvent(ResponseModel):

@@ -19,6 +19,7 @@ from api.chat import ChatAnswer, ChatEvent, ChatSession, ChatSessionDeleted, Cha
 from api.completions import ChatCompletion, CompletionEvent, ModelList, OpenAIError
 from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
 from api.limits import ApiLimits
+from api.metrics import MetricsQuery, UsageMetrics
 from api.models import ApiModels, api_models
 from api.products import BulkResult, Product, ProductBody, ProductPath, ProductQuery, ProductWritten
 from api.search import CategoryList, SearchResponse
@@ -183,6 +184,11 @@ def routes(models: ApiModels) -> tuple[Route, ...]:
             Operation("post", "embeddingsReembed", f"Re-embed products by id, by filter, or all.{_ADMIN}",
                       {202: Reply("What was embedded now or queued for the change feed.", ReembedAccepted)},
                       (400, 413), body=ReembedInput, body_description="`ids`, `filter` or `all`."),
+        )),
+        Route("/metrics", (
+            Operation("get", "usageMetrics", "Tokens, Cosmos DB request units and cache savings per day and model "
+                      f"(persisted), with estimated costs from the PRICE_* settings.{_ADMIN}",
+                      {200: Reply("The ledger of the last `days` days.", UsageMetrics)}, (400,), query=MetricsQuery),
         )),
         Route("/ui", (
             Operation("get", "chatPage", "The web chat page.", {200: Reply("HTML.", html=True)}, anonymous=True),

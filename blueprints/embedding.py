@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from blueprints.invocation import measured
 from composition.services import get_services
 from composition.settings import binding_flag
 
@@ -30,5 +31,8 @@ async def embed_changed_products(documents: func.DocumentList) -> None:
     while a model migration fills the second slot, a product the first write-back changed reaches it on the echo)."""
     services = await get_services()
     changed = [document.to_dict() for document in documents]
-    for pipeline in await services.embedding_pipelines():
-        await pipeline.embed_changed_products(changed)
+    async with measured(services, "embed_changed_products", **{"catalog.documents": len(documents)}) as span:
+        for pipeline in await services.embedding_pipelines():
+            report = await pipeline.embed_changed_products(changed)
+            slot = pipeline.recipe.slot.name
+            span.set(**{f"catalog.pipeline.{slot}.{name}": count for name, count in report.counts().items()})

@@ -9,6 +9,7 @@ import logging
 
 import azure.functions as func
 
+from blueprints.invocation import measured
 from composition.services import get_services
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,11 @@ bp = func.Blueprint()
 @bp.timer_trigger(schedule="%CHAT_CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def clean_chat(timer: func.TimerRequest) -> None:
     """Delete a bounded batch of expired cache entries and history turns."""
-    chat = await (await get_services()).chat()
-    entries = await chat.cache.delete_expired()
-    turns = await chat.history.delete_expired()
+    services = await get_services()
+    async with measured(services, "clean_chat") as span:
+        chat = await services.chat()
+        entries = await chat.cache.delete_expired()
+        turns = await chat.history.delete_expired()
+        span.set(**{"catalog.deleted_cache_entries": entries, "catalog.deleted_turns": turns})
     if entries or turns:
         log.info("housekeeping: deleted %d expired cache entries and %d expired chat turns", entries, turns)

@@ -21,6 +21,7 @@ from api.models import ApiModels, api_models
 from api.status import Error, InternalError, Unavailable
 from api.validation import ResponseModel
 from blueprints.identity import OPERATOR_ROLE, Caller, caller_of
+from blueprints.invocation import measured
 from blueprints.rate_limit import RateLimitedError, RateLimiter, rate_key
 from catalog.errors import ClientError, ForbiddenError, ValidationError
 from composition.services import Services, get_services
@@ -90,14 +91,19 @@ async def handle(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
         request_id = uuid.uuid4().hex
         log.error("cannot serve %s %s (request %s): %s", req.method, req.url, request_id, error)
         return json_response(Unavailable(error="service unavailable: misconfigured", request_id=request_id), 503)
-    try:
-        return await handler(req, services)
-    except ClientError as error:
-        return error_response(error)
-    except Exception:
-        request_id = uuid.uuid4().hex
-        log.exception("unhandled error in %s %s (request %s)", req.method, req.url, request_id)
-        return json_response(InternalError(error="internal error", request_id=request_id), status=500)
+    name = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__.lstrip('_')}"
+    async with measured(services, name, **{"http.request.method": req.method}) as span:
+        try:
+            response = await handler(req, services)
+        except ClientError as error:
+            response = error_response(error)
+        except Exception as error:
+            span.failed(error)
+            request_id = uuid.uuid4().hex
+            log.exception("unhandled error in %s %s (request %s)", req.method, req.url, request_id)
+            response = json_response(InternalError(error="internal error", request_id=request_id), status=500)
+        span.set(**{"http.response.status_code": response.status_code})
+        return response
 
 
 def read_json(req: func.HttpRequest, services: Services) -> Any:

@@ -31,7 +31,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from catalog.model import is_deleted, utc_timestamp
@@ -159,6 +159,15 @@ class CacheSource:
 
 
 @dataclass(frozen=True)
+class AnswerCost:
+    """What writing an answer cost: the model's tokens and milliseconds (what a hit on it saves)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     """A stored answer (the document in the cache container, less its vector)."""
 
@@ -167,6 +176,8 @@ class CacheEntry:
     answer: str
     citations: list[dict[str, Any]]
     sources: list[CacheSource]
+    #: ``None`` for entries written before costs were kept.
+    cost: AnswerCost | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> CacheEntry:
@@ -176,6 +187,7 @@ class CacheEntry:
             str(document["answer"]),
             list(document["citations"]),
             [CacheSource(str(s["id"]), str(s["fingerprint"]), bool(s.get("cited"))) for s in document["sources"]],
+            AnswerCost(**document["cost"]) if isinstance(document.get("cost"), dict) else None,
         )
 
 
@@ -304,8 +316,10 @@ class SemanticCache:
         answer: str,
         citations: Sequence[Mapping[str, Any]],
         sources: Sequence[CacheSource],
+        cost: AnswerCost | None = None,
     ) -> str | None:
-        """Remember an answer; returns the entry id (``None`` when it is not cacheable: empty or too long)."""
+        """Remember an answer and what writing it cost; returns the entry id (``None`` when it is not cacheable:
+        empty or too long)."""
         if not sources or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
             return None
         entry_id = uuid.uuid4().hex
@@ -321,6 +335,7 @@ class SemanticCache:
                 "answer": answer,
                 "citations": [dict(citation) for citation in citations],
                 "sources": [{"id": s.id, "fingerprint": s.fingerprint, "cited": s.cited} for s in sources],
+                "cost": None if cost is None else asdict(cost),
                 "created_at": utc_timestamp(),
                 "expires_at": time.time() + self.ttl_seconds,
                 # Cosmos DB deletes the entry itself after this many seconds (the container has TTL on).

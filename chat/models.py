@@ -8,7 +8,7 @@ OpenAI-compatible endpoint (Azure OpenAI, OpenAI, Ollama, vLLM, llama.cpp server
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,9 @@ class ChatModel(abc.ABC):
 
     model_id: str
     is_language_model: bool = True
+    #: Called with the usage of the completions the base class asks for itself (question rewrites); answers are
+    #: recorded by the chat service. The composition root points it at the usage ledger.
+    usage_sink: Callable[[Usage], None] | None = None
 
     @abc.abstractmethod
     def stream(self, prompt: ChatPrompt) -> AsyncIterator[ChatChunk]:
@@ -90,7 +93,9 @@ class ChatModel(abc.ABC):
 
     async def rewrite_question(self, messages: list[dict[str, str]]) -> str:
         """A standalone question from a conversation; only language models are asked to."""
-        text, _ = await self.complete(ChatPrompt(messages=messages, question="", products=[]))
+        text, usage = await self.complete(ChatPrompt(messages=messages, question="", products=[]))
+        if self.usage_sink is not None:
+            self.usage_sink(usage)
         return text.strip()
 
     async def close(self) -> None:  # noqa: B027 - optional hook

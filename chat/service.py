@@ -21,6 +21,7 @@ from catalog.ranking import RankedProduct
 from catalog.retrieval import ProductFinder, Retrieval
 from catalog.search import SearchFilters
 from chat.cache import (
+    AnswerCost,
     CacheHit,
     CacheKey,
     CacheSource,
@@ -35,6 +36,7 @@ from chat.followup import standalone_question
 from chat.history import ChatHistory, Turn
 from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
+from ledger import UsageLedger
 
 #: Client-supplied history (the OpenAI-compatible surface) sent on to a rewrite or a prompt, at most.
 MAX_HISTORY_CHARS = 8_000
@@ -79,6 +81,12 @@ class ChatAnswer:
     usage: Usage
     understood: dict[str, Any] = field(default_factory=dict)
     no_match: bool = False
+    #: The answer's estimated cost at the configured prices (``None`` without a ledger).
+    estimated_cost: float | None = None
+    currency: str | None = None
+    #: A cached answer: what writing it cost once (``None`` for entries written before costs were kept).
+    saved: AnswerCost | None = None
+    saved_cost: float | None = None
 
     def to_json(self, *, show_cache_score: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -88,8 +96,20 @@ class ChatAnswer:
             "understood": self.understood,
             "cached": self.cached,
             "timings": self.timings,
-            "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "estimated_cost": self.estimated_cost,
+                "currency": self.currency,
+            },
         }
+        if self.saved is not None:
+            body["saved"] = {
+                "prompt_tokens": self.saved.prompt_tokens,
+                "completion_tokens": self.saved.completion_tokens,
+                "ms": round(self.saved.ms, 3),
+                "estimated_cost": self.saved_cost,
+            }
         # The similarity says how close someone's earlier question was: shown only where debugging is switched on.
         if show_cache_score and self.cache_score is not None:
             body["cache_score"] = round(self.cache_score, 6)
@@ -149,6 +169,7 @@ class ChatService:
         model: writes the answer.
         history_token_budget: the most tokens of history sent to the model.
         show_cache_score: return ``cache_score`` to callers (a debugging setting).
+        ledger: where answers' tokens and cache hits' savings are counted (and priced), if anywhere.
     """
 
     def __init__(
@@ -160,6 +181,7 @@ class ChatService:
         model: ChatModel,
         history_token_budget: int,
         show_cache_score: bool = False,
+        ledger: UsageLedger | None = None,
     ) -> None:
         self.finder = finder
         self.cache = cache
@@ -167,6 +189,7 @@ class ChatService:
         self.model = model
         self.history_token_budget = history_token_budget
         self.show_cache_score = show_cache_score
+        self.ledger = ledger
 
     async def ask(self, request: ChatRequest) -> ChatAnswer:
         """The whole answer at once."""
@@ -252,12 +275,15 @@ class ChatService:
         started = time.perf_counter() - timings.pop("prepare_ms", 0.0) / 1000
         usage = Usage()
         cache_score: float | None = None
+        saved: AnswerCost | None = None
+        model_id = self.model.model_id
         if prepared.hit is not None:
             text, citations, cache_score = (
                 prepared.hit.entry.answer,
                 prepared.hit.entry.citations,
                 prepared.hit.similarity,
             )
+            saved = prepared.hit.entry.cost or AnswerCost()
             yield ChatEvent("token", text)
         else:
             assert prepared.prompt is not None
@@ -269,7 +295,8 @@ class ChatService:
                     parts.append(chunk.text)
                     yield ChatEvent("token", chunk.text)
                 usage = chunk.usage or usage
-            timings["llm_ms"] += _ms(clock)
+            written_ms = _ms(clock)
+            timings["llm_ms"] += written_ms
             text = "".join(parts)
             shown = prompt.products or prompt.closest
             if self.model.is_language_model:  # the offline writer's citations are right by construction
@@ -280,6 +307,7 @@ class ChatService:
                 await self.cache.store(
                     prepared.key, prepared.question, prepared.retrieval.vector, text, citations,
                     _sources(prompt.products, cited_ids),
+                    AnswerCost(usage.prompt_tokens, usage.completion_tokens, written_ms),
                 )  # fmt: skip
         cached = prepared.hit is not None
         request = prepared.request
@@ -289,8 +317,16 @@ class ChatService:
         timings["total_ms"] = _ms(started)
         answer = ChatAnswer(
             prepared.session_id, prepared.question, text, citations, cached, cache_score, timings, usage,
-            prepared.retrieval.reading.understood(), prepared.retrieval.no_match,
+            prepared.retrieval.reading.understood(), prepared.retrieval.no_match, saved=saved,
         )  # fmt: skip
+        if self.ledger is not None:
+            if saved is not None:
+                self.ledger.record_cache_hit(model_id, saved.prompt_tokens, saved.completion_tokens, saved.ms)
+                answer.saved_cost = self.ledger.chat_cost(model_id, saved.prompt_tokens, saved.completion_tokens)
+            else:
+                self.ledger.record_chat(model_id, usage.prompt_tokens, usage.completion_tokens)
+            answer.estimated_cost = self.ledger.chat_cost(model_id, usage.prompt_tokens, usage.completion_tokens)
+            answer.currency = self.ledger.prices.currency
         yield ChatEvent("done", answer=answer)
 
     def _key(

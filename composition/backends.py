@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chat.answer_writer import AnswerWriter
@@ -15,17 +16,18 @@ if TYPE_CHECKING:
     from store.cosmos import CosmosDocumentStore
 
 
-def build_store(settings: Settings) -> DocumentStore:
-    """The document store the settings choose."""
+def build_store(settings: Settings, on_request_charge: Callable[[float], None] | None = None) -> DocumentStore:
+    """The document store the settings choose; Cosmos DB reports each response's request units to
+    ``on_request_charge`` (the embedded store has none)."""
     if settings.STORE_BACKEND is StoreBackend.LOCAL:
         from store.sqlite import SqliteDocumentStore
 
         return SqliteDocumentStore(settings.data_dir / "catalog.sqlite3")
     # Opens existing containers only: `python -m composition.cosmos_bootstrap` (or `azd up`) creates them.
-    return cosmos_store(settings)
+    return cosmos_store(settings, on_request_charge)
 
 
-def cosmos_store(settings: Settings) -> CosmosDocumentStore:
+def cosmos_store(settings: Settings, on_request_charge: Callable[[float], None] | None = None) -> CosmosDocumentStore:
     """The Cosmos DB store the settings describe (``COSMOS_CONNECTION__accountEndpoint``, ``COSMOS_DATABASE``,
     ``COSMOS_AUTH`` with ``COSMOS_KEY``, ``AZURE_CLIENT_ID``)."""
     from store.cosmos import CosmosDocumentStore
@@ -37,6 +39,7 @@ def cosmos_store(settings: Settings) -> CosmosDocumentStore:
         credential=key or None,
         managed_identity_client_id=settings.AZURE_CLIENT_ID or None,
         vector_index_type=str(settings.COSMOS_VECTOR_INDEX_TYPE),
+        on_request_charge=on_request_charge,
     )
 
 

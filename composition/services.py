@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from composition.containers import container_specs
-from composition.settings import Settings, load_settings
+from composition.settings import Settings, StoreBackend, load_settings
 from embedding.base import Embedder
+from ledger import UsageLedger
 from store.base import ContainerSpec, DocumentContainer, DocumentStore
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class Services:
     #: The HTTP host sends a response body while it is produced (the local dev host sets it); the Functions host
     #: cannot for a ``func.HttpResponse``, so streamed answers come whole there.
     http_streaming: bool = False
+    #: Tokens, request charges and cache savings, added to day documents in the leases container.
+    ledger: UsageLedger = field(default_factory=UsageLedger)
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
     _features: dict[str, Any] = field(default_factory=dict)
     #: The slots in use (``catalog.migration``), re-read every ``FOLLOW_SECONDS``; embedders of recorded models.
@@ -190,9 +193,12 @@ class Services:
         key = tuple(sorted(model.settings.items()))
         if key not in self._slot_embedders:
             from composition.backends import build_embedder
+            from composition.metering import meter_embedder
             from composition.settings import with_values
 
-            self._slot_embedders[key] = build_embedder(with_values(self.settings, model.settings))
+            settings = with_values(self.settings, model.settings)
+            self._slot_embedders[key] = embedder = build_embedder(settings)
+            meter_embedder(self.ledger, settings, embedder)
         return self._slot_embedders[key]
 
     async def migrations(self) -> Migrations:
@@ -277,6 +283,7 @@ class Services:
                 model=self.chat_model,
                 history_token_budget=s.CHAT_HISTORY_TOKEN_BUDGET,
                 show_cache_score=s.CHAT_DEBUG_CACHE_SCORE,
+                ledger=self.ledger,
             )
         chat: ChatService = self._features["chat"]
         return chat
@@ -288,7 +295,25 @@ class Services:
         built: T = self._features[name]
         return built
 
+    async def usage_book(self) -> DocumentContainer:
+        """Where the ledger keeps its day documents: the leases container."""
+        return await self.container_named(self.settings.COSMOS_LEASES_CONTAINER)
+
+    @property
+    def request_charges(self) -> bool:
+        """Whether the store reports request units (Cosmos DB does; the embedded store has none)."""
+        return self.settings.STORE_BACKEND is StoreBackend.COSMOS
+
+    async def flush_usage(self, *, force: bool = False) -> None:
+        """Add the ledger's counts to its book (when due, or now); a failure is logged, the counts stay pending."""
+        try:
+            book = await self.usage_book()
+            await (self.ledger.flush(book) if force else self.ledger.flush_if_due(book))
+        except Exception:
+            log.warning("usage ledger: could not write the day totals; they stay pending", exc_info=True)
+
     async def close(self) -> None:
+        await self.flush_usage(force=True)
         await self.chat_model.close()
         await self.embedder.close()
         for embedder in self._slot_embedders.values():
@@ -304,13 +329,20 @@ def _batch_report() -> BatchReport:
 
 def build_services(settings: Settings) -> Services:
     from composition.backends import build_chat_model, build_embedder, build_store
+    from composition.metering import build_ledger, meter_models
+    from composition.telemetry import configure_telemetry
 
-    return Services(
+    configure_telemetry(settings)
+    ledger = build_ledger(settings)
+    services = Services(
         settings=settings,
-        store=build_store(settings),
+        store=build_store(settings, ledger.record_request_charge),
         embedder=build_embedder(settings),
         chat_model=build_chat_model(settings),
+        ledger=ledger,
     )
+    meter_models(ledger, settings, services.embedder, services.chat_model)
+    return services
 
 
 _services: Services | None = None

@@ -34,6 +34,12 @@ class ChatBackend(StrEnum):
     AZURE_OPENAI = "azure-openai"
 
 
+class TelemetryExporter(StrEnum):
+    NONE = "none"
+    CONSOLE = "console"
+    OTLP = "otlp"
+
+
 class VectorIndexType(StrEnum):
     QUANTIZED_FLAT = "quantizedFlat"
     DISK_ANN = "diskANN"

@@ -19,6 +19,7 @@ from composition.setting_kinds import (  # noqa: F401 - SettingsError and the en
     EmbeddingBackend,
     SettingsError,
     StoreBackend,
+    TelemetryExporter,
     VectorIndexType,
     _bool,
     _enum,
@@ -264,6 +265,53 @@ class Settings:
     )
     MAX_BULK_PRODUCTS: int = _setting(
         500, _int_between(1, 10_000), "500", "Most products one `POST /api/products` may carry (413 above)."
+    )
+    PRICE_EMBEDDING_PER_1M_TOKENS: float = _setting(
+        0.02,
+        _float_between(0, 1_000_000),
+        "0.02",
+        "List price of a million embedding tokens, for the cost estimates of `GET /api/metrics` (not a bill; the "
+        "default is text-embedding-3-small's). Local models are not metered.",
+    )
+    PRICE_CHAT_INPUT_PER_1M_TOKENS: float = _setting(
+        2.5,
+        _float_between(0, 1_000_000),
+        "2.5",
+        "List price of a million chat prompt tokens (gpt-4o's), for estimates.",
+    )
+    PRICE_CHAT_OUTPUT_PER_1M_TOKENS: float = _setting(
+        10.0,
+        _float_between(0, 1_000_000),
+        "10.0",
+        "List price of a million chat completion tokens (gpt-4o's), for estimates.",
+    )
+    PRICE_PER_1M_REQUEST_UNITS: float = _setting(
+        0.25,
+        _float_between(0, 1_000_000),
+        "0.25",
+        "List price of a million Cosmos DB request units (serverless), for estimates.",
+    )
+    PRICE_CURRENCY: str = _setting("USD", _str, "EUR", "Currency of the PRICE_* settings (a label only).")
+    TELEMETRY_EXPORTER: TelemetryExporter = _setting(
+        TelemetryExporter.NONE,
+        _enum(TelemetryExporter),
+        "otlp",
+        "Where OpenTelemetry spans and metrics go when APPLICATIONINSIGHTS_CONNECTION_STRING is empty: `none`, "
+        "`console` (stdout) or `otlp` (OTLP/HTTP to the standard OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str = _setting(
+        "",
+        _str,
+        "InstrumentationKey=...;IngestionEndpoint=https://...",
+        "Application Insights to send OpenTelemetry spans and metrics to (azure-monitor-opentelemetry); infra/ sets "
+        "it. Wins over TELEMETRY_EXPORTER.",
+    )
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: str = _setting(
+        "",
+        _str,
+        "ClientId=<identity client id>;Authorization=AAD",
+        "`Authorization=AAD`: send telemetry with Entra ID (the managed identity named by ClientId), as infra/ "
+        "sets it for an App Insights resource without local auth.",
     )
 
     @classmethod

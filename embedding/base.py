@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from transport.retry import RetryPolicy, retrying
@@ -70,6 +70,9 @@ class Embedder(abc.ABC):
     retry_policy: RetryPolicy = RetryPolicy()
     #: :meth:`embed_batch` calls made so far, retries included (what a metered endpoint bills as requests).
     requests_sent: int = 0
+    #: Called with the input tokens of every batch that came back embedded (what a metered endpoint bills); the
+    #: composition root points it at the usage ledger. Failed attempts are not billed and not reported.
+    usage_sink: Callable[[int], None] | None = None
 
     @abc.abstractmethod
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
@@ -124,6 +127,8 @@ class Embedder(abc.ABC):
         vectors: list[list[float]] = [[] for _ in prepared]
         for indices in self.plan_batches(prepared):
             batch_vectors = await self._embed_with_retry([prepared[i].text for i in indices])
+            if self.usage_sink is not None:
+                self.usage_sink(sum(prepared[i].tokens for i in indices))
             if len(batch_vectors) != len(indices):
                 raise EmbeddingError(f"{self.model_id} returned {len(batch_vectors)} vectors for {len(indices)} texts")
             for i, vector in zip(indices, batch_vectors, strict=True):

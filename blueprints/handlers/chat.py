@@ -38,6 +38,7 @@ from blueprints.identity import caller_of, with_cookie
 from catalog.errors import ClientError
 from chat.service import ChatAnswer, ChatEvent, ChatService, Prepared, SessionNotFoundError
 from composition.services import Services
+from transport import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ async def _chat_events(service: ChatService, prepared: Prepared) -> AsyncIterato
 
 
 def _answer_body(service: ChatService, answer: ChatAnswer) -> ChatAnswerBody:
+    telemetry.annotate(**{"catalog.chat.cached": answer.cached, "catalog.chat.citations": len(answer.citations)})
     return ChatAnswerBody.model_validate(answer.to_json(show_cache_score=service.show_cache_score))
 
 

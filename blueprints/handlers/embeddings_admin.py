@@ -10,6 +10,7 @@ import azure.functions as func
 from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
 from api.validation import parse
 from blueprints.http import json_response, read_json, require_operator
+from blueprints.invocation import measured
 from composition.services import Services, get_services
 
 
@@ -17,8 +18,9 @@ async def _reconcile_embeddings(timer: func.TimerRequest) -> None:
     """Embed what the change feed left behind: missing, stale, and retryable failed vectors (a bounded run per slot
     kept current: during a model migration, the second one is the backfill of the new model's vectors)."""
     services = await get_services()
-    for reconciler in await services.reconcilers():
-        await reconciler.reconcile()
+    async with measured(services, "reconcile_embeddings"):
+        for reconciler in await services.reconcilers():
+            await reconciler.reconcile()
 
 
 async def _status(req: func.HttpRequest, services: Services) -> func.HttpResponse:

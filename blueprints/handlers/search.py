@@ -9,6 +9,7 @@ from api.validation import parse
 from blueprints.http import guard, json_response, read_json, request_models
 from blueprints.identity import with_cookie
 from composition.services import Services
+from transport import telemetry
 
 
 async def _search(req: func.HttpRequest, services: Services) -> func.HttpResponse:
@@ -18,6 +19,13 @@ async def _search(req: func.HttpRequest, services: Services) -> func.HttpRespons
     raw: Any = dict(req.params) if req.method == "GET" else read_json(req, services)
     request = parse(request_models(services).search, raw).to_request()
     found = await (await services.finder()).find(request.query, request.k, request.filters, request.mode)
+    telemetry.annotate(
+        **{
+            "catalog.search.k": request.k,
+            "catalog.search.results": len(found.results),
+            "catalog.no_match": found.no_match,
+        }
+    )
     response = SearchResponse(
         query=request.query,
         k=request.k,

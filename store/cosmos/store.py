@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
@@ -32,6 +32,8 @@ class CosmosDocumentStore(DocumentStore):
             only; the app relies on ``python -m composition.cosmos_bootstrap`` or ``azd up``).
         vector_index_type: the vector index of containers this store creates (only with ``create_containers``).
         client_options: further keyword arguments for ``CosmosClient`` (timeouts, preferred regions…).
+        on_request_charge: called with the request units of every response (``x-ms-request-charge``: reads,
+            writes, query pages, change feed pages, retried attempts alike), inside the call that got it.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class CosmosDocumentStore(DocumentStore):
         create_containers: bool = False,
         vector_index_type: str = "quantizedFlat",
         client_options: Mapping[str, Any] | None = None,
+        on_request_charge: Callable[[float], None] | None = None,
     ) -> None:
         if not endpoint:
             raise ValueError(
@@ -65,6 +68,7 @@ class CosmosDocumentStore(DocumentStore):
         self._managed_identity_client_id = managed_identity_client_id
         self._owned_credential: Any = None
         self._client_options = dict(client_options or {})
+        self._on_request_charge = on_request_charge
         self._client: CosmosClient | None = None
         self._containers: dict[str, CosmosDocumentContainer] = {}
         self._closed = False
@@ -88,8 +92,21 @@ class CosmosDocumentStore(DocumentStore):
                     managed_identity_client_id=self._managed_identity_client_id
                 )
             options = {"user_agent_suffix": "catalog-search-functions", **self._client_options}
+            if self._on_request_charge is not None:
+                options["raw_response_hook"] = self._charge_of
             self._client = CosmosClient(self.endpoint, credential=credential, **options)
         return self._client
+
+    def _charge_of(self, response: Any) -> None:
+        """azure-core's response hook: hand on the response's request charge, when it has one."""
+        header = response.http_response.headers.get("x-ms-request-charge")
+        if header is None or self._on_request_charge is None:
+            return
+        try:
+            charge = float(header)
+        except ValueError:
+            return
+        self._on_request_charge(charge)
 
     async def container(self, spec: ContainerSpec) -> CosmosDocumentContainer:
         """The existing container described by ``spec`` (checked once, then reused).

@@ -170,6 +170,11 @@ async def test_ask_by_example_read_the_cited_card_then_the_cached_badge(
         await expect(note).to_be_hidden()
     assert await page.get_by_text("without a language model").count() == (1 if no_model else 0)
 
+    # The footer adds up what this chat used and what the cache saved, as estimates.
+    usage = await page.locator("#usage").inner_text()
+    assert usage.startswith("This chat: ") and "model tokens, estimated cost $" in usage, usage
+    assert "the cache answered 1× and saved " in usage and usage.endswith("(estimates)"), usage
+
     # No key or token in any URL the page asked for or any link it built.
     assert traffic.urls and not [url for url in traffic.urls if KEY in url or "code=" in url]
     hrefs = await page.eval_on_selector_all("[href], [src]", "nodes => nodes.map(n => n.href || n.src)")

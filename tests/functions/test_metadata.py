@@ -30,6 +30,7 @@ OPERATOR_ROUTES = {
     "embeddings_status": ("embeddings/status", ["GET"]),
     "embeddings_failed": ("embeddings/failed", ["GET"]),
     "embeddings_reembed": ("embeddings/reembed", ["POST"]),
+    "usage_metrics": ("metrics", ["GET"]),
 }
 
 

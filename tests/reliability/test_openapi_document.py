@@ -78,7 +78,7 @@ def test_every_http_function_is_documented_with_its_methods_and_auth(served: dic
             assert (operation.get("security") == []) == (trigger["authLevel"] == "ANONYMOUS"), (path, method)
             assert {"500", "503"} <= set(operation["responses"]), (path, method)
     documented = {path: set(item) - {"parameters"} for path, item in served["paths"].items()}
-    assert documented == routes and len(routes) == 14
+    assert documented == routes and len(routes) == 15
     assert served["servers"] == [{"url": "/" + read_route_prefix(REPO / "host.json")}]
 
 

@@ -583,9 +583,10 @@ def http_triggers() -> dict[str, dict[str, Any]]:
 
 
 def writes_the_catalog_or_operates_the_pipeline(trigger: Mapping[str, Any]) -> bool:
-    """Any method but a read on a products route, and every route under embeddings/."""
+    """Any method but a read on a products route, every route under embeddings/, and the cost ledger (metrics)."""
     route, methods = trigger["route"], {method.upper() for method in trigger["methods"]}
-    return (route.split("/")[0] == "products" and bool(methods - {"GET", "HEAD"})) or route.startswith("embeddings/")
+    writes = route.split("/")[0] == "products" and bool(methods - {"GET", "HEAD"})
+    return writes or route.startswith("embeddings/") or route == "metrics"
 
 
 def site_config(name: str) -> Declaration:
@@ -642,6 +643,7 @@ def test_the_operator_rule_sees_writes_and_the_pipeline_but_not_reads() -> None:
     assert writes_the_catalog_or_operates_the_pipeline({"route": "products/{id}", "methods": ["PUT", "DELETE"]})
     assert writes_the_catalog_or_operates_the_pipeline({"route": "products", "methods": ["post"]})
     assert writes_the_catalog_or_operates_the_pipeline({"route": "embeddings/status", "methods": ["GET"]})
+    assert writes_the_catalog_or_operates_the_pipeline({"route": "metrics", "methods": ["GET"]})
     assert not writes_the_catalog_or_operates_the_pipeline({"route": "products/{id}", "methods": ["GET"]})
     assert not writes_the_catalog_or_operates_the_pipeline({"route": "chat/{session_id}", "methods": ["DELETE"]})
 

@@ -18,12 +18,13 @@ ALLOWED: dict[str, set[str]] = {
     "transport": set(),
     "store": set(),
     "embedding": {"transport"},
+    "ledger": {"store"},
     "catalog": {"store", "embedding", "transport"},
-    "chat": {"catalog", "store", "embedding", "transport"},
+    "chat": {"catalog", "store", "embedding", "transport", "ledger"},
     "api": {"catalog", "chat", "transport"},
-    "composition": {"catalog", "chat", "embedding", "store", "transport"},
-    "blueprints": {"api", "catalog", "chat", "composition", "embedding", "store", "transport"},
-    "devhost": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "blueprints"},
+    "composition": {"catalog", "chat", "embedding", "store", "transport", "ledger"},
+    "blueprints": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "ledger"},
+    "devhost": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "blueprints", "ledger"},
 }
 PACKAGES = set(ALLOWED) | {"bench", "evaluation", "function_app", "tests"}
 

@@ -133,11 +133,35 @@ class ReconcileReport(ResponseModel):
     error: str | None
 
 
+class SlotStatus(ResponseModel):
+    """A vector slot kept current: the model filling it and its products by status."""
+
+    slot: Literal["a", "b"]
+    model: str
+    dimensions: int
+    by_status: dict[Literal["embedded", "pending", "failed"], int]
+
+
+class MigrationStatus(ResponseModel):
+    """A model migration (``catalog migrate``): which slot search uses and what fills the other one."""
+
+    phase: Literal["idle", "filling", "switched"]
+    active: Literal["a", "b"] = Field(description="The slot search ranks by.")
+    target: Literal["a", "b"] | None = Field(description="The slot being filled, or kept for a rollback.")
+    recorded: bool = Field(description="A migration has run: the state document, not the settings, names the models.")
+    started_at: str | None
+    switched_at: str | None
+    slots: list[SlotStatus]
+    history: list[str]
+
+
 class EmbeddingStatus(ResponseModel):
     """Counts of live products by embedding status (for the current model and size) and by stamp."""
 
     model: str
     dimensions: int
+    slot: Literal["a", "b"] = Field(description="The vector slot search uses (`embedding` is a, `embedding_b` b).")
+    migration: MigrationStatus | None = None
     products: int = Field(ge=0, description="Live (not soft-deleted) products.")
     by_status: dict[Literal["embedded", "pending", "failed"], int]
     by_recipe: list[RecipeCount]
@@ -148,7 +172,7 @@ class EmbeddingStatus(ResponseModel):
     )
 
     @classmethod
-    def of(cls, summary: Any) -> EmbeddingStatus:
+    def of(cls, summary: Any, migration: MigrationStatus | None = None) -> EmbeddingStatus:
         """From :class:`catalog.embedding_status.StatusSummary`."""
         oldest = None
         if summary.oldest_pending_id is not None:
@@ -156,6 +180,8 @@ class EmbeddingStatus(ResponseModel):
         return cls(
             model=summary.model,
             dimensions=summary.dimensions,
+            slot=summary.slot,
+            migration=migration,
             products=summary.products,
             by_status=summary.by_status,
             by_recipe=[RecipeCount.model_validate(row, from_attributes=True) for row in summary.by_recipe],

@@ -56,6 +56,8 @@ class StatusSummary:
 
     model: str
     dimensions: int
+    #: The vector slot these counts are about.
+    slot: str
     products: int
     by_status: dict[str, int]
     by_recipe: list[RecipeCount]
@@ -137,6 +139,7 @@ class EmbeddingStatusView:
         return StatusSummary(
             model=self.recipe.model_id,
             dimensions=self.recipe.dimensions,
+            slot=self.recipe.slot.name,
             products=live,
             by_status={STATUS_EMBEDDED: embedded, "pending": max(0, live - embedded - failed), STATUS_FAILED: failed},
             by_recipe=by_recipe,

@@ -6,7 +6,7 @@ models' vectors:
 
 ``plan``
     what a switch will cost before anything runs: products, tokens, an estimated price and time
-    (:class:`MigrationPlanner`).
+    (:class:`catalog.migration_plan.MigrationPlanner`).
 ``start``
     records the target model in the other slot (phase ``filling``). From then on the change-feed pipeline and the
     reconciler keep **both** slots current, and the backfill of the target slot is the reconciler's work.
@@ -29,22 +29,18 @@ the settings, says which model search uses.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from catalog.migration_plan import PAGE_SIZE, coverage
 from catalog.model import (
-    DELETED_FIELD,
     SLOT_A,
     SLOTS,
     EmbeddingRecipe,
-    InvalidProductError,
     VectorSlot,
-    VectorState,
     utc_timestamp,
 )
-from embedding.base import Embedder
 from store.base import (
     ConflictError,
     DocumentContainer,
@@ -59,10 +55,8 @@ RECORD_ID = "embeddings-migration"
 FOLLOW_SECONDS = 5.0
 #: Events kept in the state document's history.
 MAX_HISTORY = 20
-PAGE_SIZE = 200
 
 Phase = Literal["idle", "filling", "switched"]
-LIVE = FieldFilter(DELETED_FIELD, "ne", True)
 
 #: The settings that make a model (and nothing secret: endpoints and keys stay in the settings).
 MODEL_SETTINGS = (
@@ -232,135 +226,6 @@ def slot_plan(state: MigrationState, configured: SlotModel) -> SlotPlan:
     )
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Plan
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class MigrationPlan:
-    """What moving to ``model`` will cost, measured on the stored catalog before anything runs."""
-
-    model: str
-    dimensions: int
-    products: int
-    #: Products whose text can be embedded (the rest are marked failed, as the pipeline does).
-    embeddable: int
-    tokens: int
-    requests: int
-    price_per_million_tokens: float
-    #: ``tokens`` × the price: an estimate (list prices, no discounts).
-    estimated_cost: float
-    #: At ``quota_tokens_per_minute`` (a metered endpoint) or ``texts_per_second`` (a local model).
-    estimated_seconds: float
-    basis: str
-    truncated: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class MigrationPlanner:
-    """Reads every live product once (in pages) and counts what the target model would be sent."""
-
-    def __init__(self, products: DocumentContainer, embedder: Embedder, fields: Sequence[str]) -> None:
-        self.products = products
-        self.embedder = embedder
-        self.fields = tuple(fields)
-
-    async def plan(
-        self,
-        *,
-        price_per_million_tokens: float,
-        quota_tokens_per_minute: int = 0,
-        texts_per_second: float | None = None,
-    ) -> MigrationPlan:
-        recipe = EmbeddingRecipe(self.fields, self.embedder.model_id, self.embedder.dimensions)
-        products = embeddable = tokens = truncated = 0
-        prepared = []
-        async for page in _pages(self.products):
-            for document in page:
-                products += 1
-                try:
-                    text = recipe.text(document)
-                except InvalidProductError:
-                    continue
-                item = self.embedder.prepare(text)
-                embeddable += 1
-                tokens += item.tokens
-                truncated += int(item.truncated)
-                prepared.append(item)
-        requests = sum(1 for _ in self.embedder.plan_batches(prepared))
-        if quota_tokens_per_minute > 0:
-            seconds = tokens / quota_tokens_per_minute * 60
-            basis = f"a quota of {quota_tokens_per_minute:,} tokens per minute"
-        elif texts_per_second:
-            seconds = embeddable / texts_per_second
-            basis = f"{texts_per_second:.1f} texts per second measured on this machine"
-        else:
-            seconds, basis = math.nan, "no quota or throughput known"
-        return MigrationPlan(
-            model=self.embedder.model_id,
-            dimensions=self.embedder.dimensions,
-            products=products,
-            embeddable=embeddable,
-            tokens=tokens,
-            requests=requests,
-            price_per_million_tokens=price_per_million_tokens,
-            estimated_cost=round(tokens / 1_000_000 * price_per_million_tokens, 4),
-            estimated_seconds=round(seconds, 1),
-            basis=basis,
-            truncated=truncated,
-        )
-
-
-async def _pages(products: DocumentContainer, size: int = PAGE_SIZE) -> Any:
-    """Every live product, in pages ordered by id."""
-    after: str | None = None
-    while True:
-        filters = [LIVE] + ([FieldFilter("id", "gt", after)] if after is not None else [])
-        page = await products.query(filters, order_by="id", limit=size)
-        if not page:
-            return
-        yield page
-        if len(page) < size:
-            return
-        after = str(page[-1]["id"])
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Operations
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SlotCoverage:
-    """How far one slot is: live products, and those whose vector there is current for its model."""
-
-    slot: str
-    model: str
-    products: int
-    current: int
-    failed: int
-
-    @property
-    def missing(self) -> int:
-        return max(0, self.products - self.current - self.failed)
-
-
-async def coverage(products: DocumentContainer, slot: VectorSlot, model: SlotModel) -> SlotCoverage:
-    """Reads every live product (in pages) and judges its vector in ``slot`` against ``model``."""
-    recipe = model.recipe(slot)
-    result = SlotCoverage(slot.name, model.model_id, 0, 0, 0)
-    async for page in _pages(products):
-        for document in page:
-            result.products += 1
-            state = recipe.state(document)
-            result.current += state is VectorState.CURRENT
-            result.failed += state is VectorState.FAILED
-    return result
-
-
 class Migrations:
     """The operations on the state document (the backfill itself is the target slot's reconciler's work).
 
@@ -423,7 +288,7 @@ class Migrations:
         if state.phase != "filling" or state.target is None:
             raise MigrationError(f"nothing to switch to: the migration is {state.phase}")
         target = SLOTS[state.target]
-        found = await coverage(self.products, target, state.slots[target.name])
+        found = await coverage(self.products, state.slots[target.name].recipe(target))
         if found.missing and not force:
             raise MigrationError(
                 f"{found.missing} of {found.products} products have no {found.model} vector yet: they would drop "

@@ -188,9 +188,12 @@ class Services:
 
     def embedder_for(self, model: SlotModel) -> Embedder:
         """The embedder of a slot's model: the configured one, or one built from the recorded model settings."""
-        if model.makes_same_vectors(self.configured_model()):
-            return self.embedder
-        key = tuple(sorted(model.settings.items()))
+        configured = self.configured_model()
+        key = tuple(sorted((k, v) for k, v in model.settings.items() if k != "EMBED_FIELDS"))
+        if model.makes_same_vectors(configured) or key == tuple(
+            sorted((k, v) for k, v in configured.settings.items() if k != "EMBED_FIELDS")
+        ):
+            return self.embedder  # the same model (the fields are the recipe's business, not the embedder's)
         if key not in self._slot_embedders:
             from composition.backends import build_embedder
             from composition.metering import meter_embedder
@@ -228,21 +231,28 @@ class Services:
         return plan
 
     async def embedding_status(self) -> EmbeddingStatusView:
-        """The operator's view of embedding stamps, failures and the last reconcile (built once)."""
+        """The operator's view of the active slot's stamps, failures and last reconcile (built once)."""
+        return (await self.embedding_statuses())[0]
+
+    async def embedding_statuses(self) -> list[EmbeddingStatusView]:
+        """A status view per slot kept current, the active one first."""
         from catalog.embedding_status import EmbeddingStatusView
 
-        await self.slots()
+        reconcilers = await self.reconcilers()
         if "embedding_status" not in self._features:
-            reconciler = await self.reconciler()
-            self._features["embedding_status"] = EmbeddingStatusView(
-                await self.products(),
-                await self.deadletters(),
-                reconciler.record,
-                reconciler.recipe,
-                max_failed_attempts=reconciler.max_failed_attempts,
-            )
-        view: EmbeddingStatusView = self._features["embedding_status"]
-        return view
+            products, deadletters = await self.products(), await self.deadletters()
+            self._features["embedding_status"] = [
+                EmbeddingStatusView(
+                    products,
+                    deadletters,
+                    reconciler.record,
+                    reconciler.recipe,
+                    max_failed_attempts=reconciler.max_failed_attempts,
+                )
+                for reconciler in reconcilers
+            ]
+        views: list[EmbeddingStatusView] = self._features["embedding_status"]
+        return views
 
     async def reembedder(self) -> Reembedder:
         """Re-embeds products an operator names (built once)."""

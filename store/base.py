@@ -243,8 +243,10 @@ class DocumentContainer(abc.ABC):
     ) -> list[ScoredDocument]:
         """The ``k`` documents most similar to ``vector`` (cosine), best first, among those matching ``filters``.
 
-        ``path`` names the vector compared (one of the spec's ``extra_vectors``); ``None`` is the main one. Documents
-        without a vector of that path's dimensions are never returned.
+        ``path`` names the vector compared (the main one or one of the spec's ``extra_vectors``); ``None`` is the main
+        one. Documents without a vector of that path's dimensions are never returned. (The embedded store searches a
+        path named explicitly at the query's size, which a migration to another size needs; Cosmos DB holds each
+        path at the size of its policy.)
 
         Raises:
             ValueError: the container has no vector policy at ``path``, or ``vector`` has the wrong number of

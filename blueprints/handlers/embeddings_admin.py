@@ -7,7 +7,15 @@ embedding work.
 
 import azure.functions as func
 
-from api.embeddings import EmbeddingStatus, FailedProducts, FailedQuery, ReembedAccepted, ReembedInput
+from api.embeddings import (
+    EmbeddingStatus,
+    FailedProducts,
+    FailedQuery,
+    MigrationStatus,
+    ReembedAccepted,
+    ReembedInput,
+    SlotStatus,
+)
 from api.validation import parse
 from blueprints.http import json_response, read_json, require_operator
 from blueprints.invocation import measured
@@ -24,10 +32,34 @@ async def _reconcile_embeddings(timer: func.TimerRequest) -> None:
 
 
 async def _status(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """Counts by status and by (model, dimensions), the oldest pending product and the last reconcile report."""
+    """Counts by status and by (model, dimensions), the oldest pending product, the last reconcile report, and the
+    model migration's state."""
     require_operator(req, services)
-    summary = await (await services.embedding_status()).summary()
-    return json_response(EmbeddingStatus.of(summary))
+    return json_response(await embedding_status(services))
+
+
+async def embedding_status(services: Services) -> EmbeddingStatus:
+    """The status of the active slot, with the migration's state and each slot's counts when one was ever run."""
+    views = await services.embedding_statuses()
+    summaries = [await view.summary() for view in views]
+    state = await (await services.migrations()).state()
+    migration = None
+    if state.recorded:
+        slots = [
+            SlotStatus(slot=s.slot, model=s.model, dimensions=s.dimensions, by_status=s.by_status)  # type: ignore[arg-type]
+            for s in summaries
+        ]
+        migration = MigrationStatus(
+            phase=state.phase,
+            active=state.active,  # type: ignore[arg-type]
+            target=state.target,  # type: ignore[arg-type]
+            recorded=True,
+            started_at=state.started_at,
+            switched_at=state.switched_at,
+            slots=slots,
+            history=state.history,
+        )
+    return EmbeddingStatus.of(summaries[0], migration)
 
 
 async def _failed(req: func.HttpRequest, services: Services) -> func.HttpResponse:

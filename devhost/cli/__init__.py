@@ -1,8 +1,9 @@
 """``catalog`` / ``python -m devhost``: run the app locally, bulk-load products, search from the terminal.
 
 One module per command: :mod:`devhost.cli.run` (``func start`` where Core Tools is not installed),
-:mod:`devhost.cli.load`, :mod:`devhost.cli.search` and :mod:`devhost.cli.embeddings` (``reconcile``, ``embeddings
-status``); :mod:`devhost.cli.common` holds what they share.
+:mod:`devhost.cli.load`, :mod:`devhost.cli.search`, :mod:`devhost.cli.embeddings` (``reconcile``, ``embeddings
+status``) and :mod:`devhost.cli.migrate` (``migrate plan|start|status|evaluate|switch|rollback|finish``);
+:mod:`devhost.cli.common` holds what they share.
 
 ``search`` and ``load`` find the running host at ``CATALOG_URL`` (environment or ``local.settings.json`` Values),
 else at ``http://127.0.0.1:$PORT``, else on the ``Host.LocalHttpPort`` of ``local.settings.json``, else on 7071.
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from devhost.cli.common import configure_logging
 from devhost.cli.embeddings import add_embeddings_commands
 from devhost.cli.load import add_load_command, load_direct, load_over_http
+from devhost.cli.migrate import add_migrate_command
 from devhost.cli.run import add_run_command, serve
 from devhost.cli.search import add_search_command, format_results, search_over_http
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_command(commands, common)
     add_search_command(commands, common)
     add_embeddings_commands(commands, common)
+    add_migrate_command(commands, common)
     return parser
 
 

@@ -291,9 +291,11 @@ class SqliteDocumentContainer(DocumentContainer):
     def _searchable_index(self, path: str | None, vector: Sequence[float]) -> tuple[VectorIndex, str | None]:
         """The index searched for ``path``, and the JSON path its vectors are read from (``None``: the main one)."""
         spec = self.spec.vector_at(path)
-        if spec is self.spec.vector and self._index is not None:
-            return self._index, None
         dimensions = len(vector) if isinstance(vector, Sequence) else 0
+        if spec is self.spec.vector and self._index is not None and (path is None or dimensions == spec.dimensions):
+            return self._index, None
+        # A path named explicitly is searched at the query's size: vectors of another size than the spec's stay in
+        # the body (a slot refilled by a migration to another size) and get an index of their own.
         key = (spec.path, dimensions)
         if key not in self._extra_indexes:
             if len(self._extra_indexes) >= 4:  # slots come and go with migrations: keep the newest few

@@ -180,10 +180,16 @@ def make_container(store: DocumentStore) -> MakeContainer:
     """Opens a container with a name unique to the test, so backends with a shared database do not collide."""
 
     async def make(
-        partition_key_path: str = "/id", *, dimensions: int | None = None, name: str | None = None
+        partition_key_path: str = "/id",
+        *,
+        dimensions: int | None = None,
+        name: str | None = None,
+        extra_vectors: tuple[VectorSpec, ...] = (),
     ) -> DocumentContainer:
         vector = VectorSpec("/embedding", dimensions) if dimensions else None
-        spec = ContainerSpec(name or f"contract-{uuid.uuid4().hex[:12]}", partition_key_path, vector)
+        spec = ContainerSpec(
+            name or f"contract-{uuid.uuid4().hex[:12]}", partition_key_path, vector, extra_vectors=extra_vectors
+        )
         return await store.container(spec)
 
     return make

@@ -540,6 +540,31 @@ async def test_vector_search_follows_updates_and_deletes(vectors_container: tupl
 
 
 @pytest.mark.requires(VECTOR_SEARCH)
+async def test_a_second_vector_path_is_searched_on_its_own(make_container: MakeContainer) -> None:
+    slot = VectorSpec("/embedding_b", DIMS)
+    products = await make_container(dimensions=DIMS, extra_vectors=(slot,))
+
+    def axis(i: int, weight: float = 1.0) -> list[float]:
+        vector = [0.0] * DIMS
+        vector[i] = weight
+        return vector
+
+    # Opposite orders in the two slots: a search of one must never see the other's vectors.
+    await products.create({"id": "near-a", "embedding": axis(0), "embedding_b": axis(2)})
+    await products.create({"id": "near-b", "embedding": axis(2), "embedding_b": axis(0)})
+    await products.create({"id": "only-a", "embedding": [0.9, 0.1] + [0.0] * (DIMS - 2)})
+
+    by_a = await products.vector_search(axis(0), 3)
+    by_b = await products.vector_search(axis(0), 3, path="/embedding_b")
+
+    assert [hit.document["id"] for hit in by_a] == ["near-a", "only-a", "near-b"]
+    assert [hit.document["id"] for hit in by_b] == ["near-b", "near-a"]
+    assert by_b[0].score == pytest.approx(1.0) and by_b[0].document["embedding_b"] == axis(0)
+    with pytest.raises(ValueError, match="vector"):
+        await products.vector_search(axis(0), 3, path="/elsewhere")
+
+
+@pytest.mark.requires(VECTOR_SEARCH)
 async def test_vector_search_refuses_bad_requests(make_container: MakeContainer) -> None:
     products = await make_container(dimensions=DIMS)
     plain = await make_container()

@@ -134,3 +134,33 @@ async def test_bad_reembed_requests_are_refused_naming_the_field(call: Call) -> 
     assert "500" in payload(await reembed(call, {"ids": ["a"] * 501}))["error"]
     not_json = await reembed(call, b"{")
     assert not_json.status_code == 400 and payload(not_json)["field"] == "body"
+
+
+async def test_during_a_migration_the_timer_fills_the_new_slot_and_the_status_route_shows_both(
+    functions: dict[str, Any], call: Call, app_services: Services
+) -> None:
+    from catalog.migration import SlotModel
+
+    await write(app_services, *(product(n) for n in range(4)))
+    await functions["reconcile_embeddings"].get_user_function()(TimerRequest())
+    assert payload(await call("embeddings_status", "GET", "/api/embeddings/status"))["migration"] is None
+
+    configured = app_services.configured_model()
+    target = SlotModel(
+        {**configured.settings, "EMBEDDING_DIMENSIONS": "16"}, configured.model_id, 16, configured.fields
+    )
+    await (await app_services.migrations()).start(target)
+    await app_services.slots(refresh=True)
+    filling = payload(await call("embeddings_status", "GET", "/api/embeddings/status"))
+    assert (filling["slot"], filling["migration"]["phase"], filling["migration"]["target"]) == ("a", "filling", "b")
+    assert [(s["slot"], s["dimensions"], s["by_status"]["pending"]) for s in filling["migration"]["slots"]] == [
+        ("a", configured.dimensions, 0),
+        ("b", 16, 4),
+    ]
+
+    # The timer reconciles every slot kept current: the new one is the migration's backfill.
+    await functions["reconcile_embeddings"].get_user_function()(TimerRequest())
+
+    filled = payload(await call("embeddings_status", "GET", "/api/embeddings/status"))
+    assert [s["by_status"]["embedded"] for s in filled["migration"]["slots"]] == [4, 4]
+    assert filled["by_status"] == {"embedded": 4, "pending": 0, "failed": 0}

@@ -110,6 +110,34 @@ def test_vector_query_follows_the_containers_vector_path() -> None:
     assert "VectorDistance(c.vectors.question, @vector)" in text
 
 
+def test_a_search_of_the_second_slot_names_its_path_and_keeps_every_value_a_parameter() -> None:
+    spec = ContainerSpec(
+        "products",
+        "/id",
+        VectorSpec("/embedding", 3),
+        full_text_paths=("/name",),
+        extra_vectors=(VectorSpec("/embedding_b", 2),),
+    )
+    filters = [FieldFilter("deleted", "ne", True), FieldFilter("embedding_info_b.model", "eq", MALICIOUS)]
+
+    text, parameters = build_vector_query(spec, [0.5, 0.5], 4, filters, path="/embedding_b")
+
+    assert text == (
+        "SELECT TOP @k c AS document, VectorDistance(c.embedding_b, @vector) AS score FROM c "
+        'WHERE (NOT IS_DEFINED(c["deleted"]) OR (IS_BOOL(c["deleted"]) AND c["deleted"] != @p0)) '
+        'AND c["embedding_info_b"]["model"] = @p1 '
+        "ORDER BY VectorDistance(c.embedding_b, @vector)"
+    )
+    assert parameters[-1] == {"name": "@p1", "value": MALICIOUS}
+    hybrid, _ = build_hybrid_query(spec, [0.5, 0.5], "tent", 4, filters, path="/embedding_b")
+    assert "RRF(VectorDistance(c.embedding_b, @vector)" in hybrid
+    # The slot's own size, and only the paths the spec names.
+    with pytest.raises(ValueError, match="2-dimensional vectors at /embedding_b"):
+        build_vector_query(spec, [0.5, 0.5, 0.5], 4, path="/embedding_b")
+    with pytest.raises(ValueError, match="no vector policy at /elsewhere"):
+        build_vector_query(spec, [0.5, 0.5], 4, path="/elsewhere")
+
+
 @pytest.mark.parametrize(
     ("spec", "vector", "k", "message"),
     [

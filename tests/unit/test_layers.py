@@ -24,7 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"catalog", "chat", "transport"},
     "composition": {"catalog", "chat", "embedding", "store", "transport", "ledger"},
     "blueprints": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "ledger"},
-    "devhost": {"api", "catalog", "chat", "composition", "embedding", "store", "transport", "blueprints", "ledger"},
+    # The local host and CLI; `migrate evaluate` scores slots with the team's labelled questions (evaluation/).
+    "devhost": {
+        *("api", "catalog", "chat", "composition", "embedding", "store", "transport", "blueprints", "ledger"),
+        "evaluation",
+    },
 }
 PACKAGES = set(ALLOWED) | {"bench", "evaluation", "function_app", "tests"}
 

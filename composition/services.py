@@ -16,7 +16,7 @@ from composition.containers import container_specs
 from composition.settings import Settings, StoreBackend, load_settings
 from embedding.base import Embedder
 from ledger import UsageLedger
-from store.base import ContainerSpec, DocumentContainer, DocumentStore
+from store.base import ContainerSpec, DocumentContainer, DocumentStore, StoreError
 
 if TYPE_CHECKING:
     from catalog.categories import CategoryIndex
@@ -316,9 +316,13 @@ class Services:
 
     async def flush_usage(self, *, force: bool = False) -> None:
         """Add the ledger's counts to its book (when due, or now); a failure is logged, the counts stay pending."""
+        if not self.ledger.pending():
+            return  # nothing to write: do not open a store that may be the reason the process is stopping
         try:
             book = await self.usage_book()
             await (self.ledger.flush(book) if force else self.ledger.flush_if_due(book))
+        except StoreError as error:
+            log.warning("usage ledger: could not write the day totals; they stay pending: %s", error)
         except Exception:
             log.warning("usage ledger: could not write the day totals; they stay pending", exc_info=True)
 

@@ -166,7 +166,8 @@ async def open_store(services: Services) -> None:
         raise StartupError(
             f"{error}; these settings make {services.embedder.dimensions}-dimension vectors "
             f"(EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND}, {services.embedder.model_id}): set EMBEDDING_BACKEND "
-            "and EMBEDDING_DIMENSIONS back to what filled the store, or point LOCAL_DATA_DIR at a new folder"
+            "and EMBEDDING_DIMENSIONS back to what filled the store and move to the new model with `catalog migrate "
+            "start --to KEY=VALUE` (search keeps working meanwhile), or point LOCAL_DATA_DIR at a new folder"
         ) from None
     except StoreError as error:  # a damaged data file, a missing container: the store's message says which
         raise StartupError(str(error)) from None

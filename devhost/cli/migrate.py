@@ -235,7 +235,11 @@ async def finish_command(services: Services, out: TextIO) -> int:
           f"{cleared} products", file=out)  # fmt: skip
     configured = services.configured_model()
     changed = {key: value for key, value in model.settings.items() if configured.settings.get(key) != value}
-    if changed:
+    if changed and model.dimensions != configured.dimensions and str(services.settings.STORE_BACKEND) == "local":
+        # The embedded store made its containers for the first size: keep the settings, the record names the model.
+        print("the recorded state names the model from now on; keep EMBEDDING_DIMENSIONS as it is (the local store "
+              f"was made for {configured.dimensions})", file=out)  # fmt: skip
+    elif changed:
         pairs = " ".join(f"{key}={value}" for key, value in changed.items())
         print(f"set {pairs} in the settings to match (the recorded state rules until then)", file=out)
     return 0

@@ -227,7 +227,10 @@ def test_the_cli_plans_and_runs_a_migration(
     status = capsys.readouterr().out
     assert "search uses slot b" in status and f"{len(SAMPLE)}/{len(SAMPLE)} current" in status
     assert main(["migrate", "finish"]) == 0
-    assert "set EMBEDDING_DIMENSIONS=32 in the settings" in capsys.readouterr().out
+    assert "keep EMBEDDING_DIMENSIONS as it is (the local store was made for 64)" in capsys.readouterr().out
+    # Hosts and commands started later with the same settings use the recorded model.
+    assert main(["migrate", "status"]) == 0
+    assert "phase idle: search uses slot b (deterministic-bow-v1, 32 dims)" in capsys.readouterr().out
 
 
 def test_a_bad_target_is_one_line_naming_it(

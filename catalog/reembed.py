@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from catalog.embedding_sync import EmbeddingPipeline
-from catalog.model import EMBEDDING_INFO_FIELD, STATUS_FAILED, STATUS_PENDING, VectorState, utc_timestamp
+from catalog.model import STATUS_FAILED, STATUS_PENDING, VectorState, utc_timestamp
 from catalog.reconcile import LIVE
 from store.base import Document, DocumentContainer, FieldFilter, NotFoundError, PatchOperation, PreconditionFailedError
 
@@ -79,6 +79,8 @@ class Reembedder:
     ) -> None:
         self.products = products
         self.pipeline = pipeline
+        #: The stamp of the slot search uses (the pipeline's).
+        self.info_field = pipeline.recipe.slot.info_field
         self.clock = clock
         self.direct_max = direct_max
         self.max_scanned = max_scanned
@@ -129,7 +131,7 @@ class Reembedder:
         if category is not None:
             filters.append(FieldFilter("category_name", "eq", category))
         if status == STATUS_FAILED:
-            filters.append(FieldFilter(f"{EMBEDDING_INFO_FIELD}.status", "eq", STATUS_FAILED))
+            filters.append(FieldFilter(f"{self.info_field}.status", "eq", STATUS_FAILED))
         result = ReembedResult()
         after, budget = continuation, self.max_scanned
         while budget > 0:
@@ -154,7 +156,7 @@ class Reembedder:
     async def _embed_now(self, documents: list[Document], result: ReembedResult) -> None:
         # The pipeline sees each as stamped pending (nothing is written first); its write-back is conditional on
         # the version read, as always.
-        requested = [{**document, EMBEDDING_INFO_FIELD: self._pending_stamp()} for document in documents]
+        requested = [{**document, self.info_field: self._pending_stamp()} for document in documents]
         if not requested:
             return
         report = await self.pipeline.embed_changed_products(requested)
@@ -173,7 +175,7 @@ class Reembedder:
         for _ in range(MARK_ATTEMPTS):
             if current is None or self.pipeline.recipe.state(current) is VectorState.DELETED:
                 return "gone"
-            operation = PatchOperation("set", "/" + EMBEDDING_INFO_FIELD, self._pending_stamp())
+            operation = PatchOperation("set", "/" + self.info_field, self._pending_stamp())
             item_id = str(current["id"])
             try:
                 await self.products.patch(item_id, item_id, [operation], if_match=current.get("_etag"))

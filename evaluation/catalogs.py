@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.categories import CategoryIndex
-from catalog.model import EMBEDDING_FIELD, embedding_text
+from catalog.model import EMBEDDING_FIELD, EMBEDDING_INFO_FIELD, EmbeddingRecipe, embedding_text, utc_timestamp
 from catalog.ranking import RankingWeights
 from catalog.retrieval import ProductFinder
 from catalog.search import ProductSearch
@@ -64,7 +64,16 @@ async def embed_catalog(
     )
     container = await store.container(spec)
     started = time.perf_counter()
-    vectors = await embedder.embed([embedding_text(product, fields) for product in products])
-    await container.upsert_many([{**p, "embedding": v} for p, v in zip(products, vectors, strict=True)])
+    texts = [embedding_text(product, fields) for product in products]
+    vectors = await embedder.embed(texts)
+    # Stamped as the pipeline stamps them: search ranks only vectors of its own model.
+    recipe = EmbeddingRecipe(tuple(fields), embedder.model_id, embedder.dimensions)
+    stamps = [recipe.embedded_stamp(recipe.content_hash(text), truncated=False, at=utc_timestamp()) for text in texts]
+    await container.upsert_many(
+        [
+            {**p, EMBEDDING_FIELD: v, EMBEDDING_INFO_FIELD: stamp}
+            for p, v, stamp in zip(products, vectors, stamps, strict=True)
+        ]
+    )
     print(f"{name}: {len(products)} products embedded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return EmbeddedCatalog(name, products, container, embedder, store)

@@ -43,7 +43,10 @@ MIN_RATE_SHARE = 0.05
 #: ... and every answered request adds this share back, up to the whole quota.
 RECOVERY_STEP = 0.05
 #: The token bucket holds this share of a window's tokens: a start without a burst, pacing from the first second.
-BURST_SHARE = 0.05
+BURST_SHARE = 0.1
+#: The share of the quota the governor plans to use: the rest absorbs the difference between our clock and the
+#: server's (a request is counted when it arrives there, a little after we sent it).
+PLANNED_SHARE = 0.98
 DEFAULT_MAX_IN_FLIGHT = 16
 #: No quota known: the governor does not limit concurrency (what the caller sends goes).
 DEFAULT_UNMETERED_IN_FLIGHT = 1_000_000
@@ -117,6 +120,7 @@ class QuotaGovernor:
         self._sent: collections.deque[tuple[float, int]] = collections.deque()  # own requests in the token window
         self._rate_share = 1.0
         self._bucket = 0.0
+        self._bucket_started = False
         self._bucket_at = clock()
         self._paused_until = 0.0
         self._in_flight = 0
@@ -134,6 +138,11 @@ class QuotaGovernor:
     def token_limit(self) -> float | None:
         """Tokens per token window: announced by the server, else configured, else learned."""
         return self._announced_tokens or self._configured_tokens or self._learned_tokens
+
+    @property
+    def _budget(self) -> float | None:
+        limit = self.token_limit
+        return None if limit is None else limit * PLANNED_SHARE
 
     @property
     def request_limit(self) -> float | None:
@@ -291,12 +300,15 @@ class QuotaGovernor:
         return min(rates) * self._rate_share if rates else None
 
     def _refill(self, now: float) -> None:
-        limit = self.token_limit
-        if limit is None:
+        budget = self._budget
+        if budget is None:
             self._bucket_at = now
             return
-        rate = limit / self.token_window * self._rate_share
-        capacity = max(limit * BURST_SHARE, 1.0)
+        capacity = max(budget * BURST_SHARE, 1.0)
+        if not self._bucket_started:
+            # Known from now on: the bucket starts full (no one has been paced yet).
+            self._bucket_started, self._bucket = True, capacity
+        rate = budget / self.token_window * self._rate_share
         self._bucket = min(capacity, self._bucket + (now - self._bucket_at) * rate)
         self._bucket_at = now
 
@@ -309,16 +321,16 @@ class QuotaGovernor:
         # Two windows are kept: what left the window since the server last spoke is added back to what it said.
         while self._sent and self._sent[0][0] <= now - 2 * self.token_window:
             self._sent.popleft()
-        limit = self.token_limit
-        if limit is not None:
+        budget = self._budget
+        if budget is not None:
             self._refill(now)
-            rate = limit / self.token_window * self._rate_share
+            rate = budget / self.token_window * self._rate_share
             # A request larger than the bucket goes when the bucket is full (it is paid back before the next).
-            needed = min(float(tokens), max(limit * BURST_SHARE, 1.0))
+            needed = min(float(tokens), max(budget * BURST_SHARE, 1.0))
             if self._bucket < needed:
                 waits.append((needed - self._bucket) / rate)
-            waits.append(self._window_wait(now, tokens, limit))
-            waits.append(self._announced_wait(now, tokens))
+            waits.append(self._window_wait(now, tokens, budget))
+            waits.append(self._announced_wait(now, tokens + (self.token_limit or budget) - budget))
         requests = self.request_limit
         if requests is not None:
             waits.append(self._request_wait(now, max(1.0, math.floor(requests * max(self._rate_share, 0.5)))))
@@ -339,7 +351,7 @@ class QuotaGovernor:
                 return at + self.token_window - now
         return 0.0
 
-    def _announced_wait(self, now: float, tokens: int) -> float:
+    def _announced_wait(self, now: float, tokens: float) -> float:
         """Until what the server last said was left, updated by what we did since, covers ``tokens``."""
         if self._remaining is None:
             return 0.0

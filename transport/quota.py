@@ -48,6 +48,12 @@ BURST_SHARE = 0.1
 #: server's (a request is counted when it arrives there, a little after we sent it).
 PLANNED_SHARE = 0.98
 DEFAULT_MAX_IN_FLIGHT = 16
+#: Shorter waits are not worth a sleep (and a float clock may not even move by them).
+MIN_WAIT_SECONDS = 1e-4
+#: The quota learned is the median of the estimates of this many recent answers: one answer can overestimate it (a
+#: request of ours the server had already let out of its window when it counted), and one underestimate it (someone
+#: else's burst); the median follows neither.
+ESTIMATES_KEPT = 15
 #: No quota known: the governor does not limit concurrency (what the caller sends goes).
 DEFAULT_UNMETERED_IN_FLIGHT = 1_000_000
 
@@ -71,6 +77,8 @@ class Lease:
 
     tokens: int
     sent_at: float
+    #: Leases are numbered in the order they were given (clock readings can tie).
+    number: int = 0
     _done: bool = field(default=False, repr=False)
 
 
@@ -111,13 +119,15 @@ class QuotaGovernor:
         self._configured_tokens = tokens_per_minute * token_window / 60 if tokens_per_minute else None
         rpm = requests_per_minute or tokens_per_minute * RPM_PER_1000_TPM // 1000
         self._configured_requests = rpm * request_window / 60 if rpm else None
-        self._learned_tokens: float | None = None
-        self._learned_requests: float | None = None
+        self._token_estimates: collections.deque[float] = collections.deque(maxlen=ESTIMATES_KEPT)
+        self._request_estimates: collections.deque[float] = collections.deque(maxlen=ESTIMATES_KEPT)
         self._announced_tokens: float | None = None
         self._announced_requests: float | None = None
         #: What the newest answer said was left, and when the request it answered was sent.
-        self._remaining: tuple[float, float, float | None] | None = None  # (sent_at, tokens, requests)
-        self._sent: collections.deque[tuple[float, int]] = collections.deque()  # own requests in the token window
+        #: The newest answer's word: (its request's sent_at and number, tokens left, requests left).
+        self._remaining: tuple[float, int, float, float | None] | None = None
+        #: Our own requests of the last two token windows: (sent_at, tokens, number).
+        self._sent: collections.deque[tuple[float, int, int]] = collections.deque()
         self._rate_share = 1.0
         self._bucket = 0.0
         self._bucket_started = False
@@ -137,7 +147,7 @@ class QuotaGovernor:
     @property
     def token_limit(self) -> float | None:
         """Tokens per token window: announced by the server, else configured, else learned."""
-        return self._announced_tokens or self._configured_tokens or self._learned_tokens
+        return self._announced_tokens or self._configured_tokens or _median(self._token_estimates)
 
     @property
     def _budget(self) -> float | None:
@@ -147,7 +157,7 @@ class QuotaGovernor:
     @property
     def request_limit(self) -> float | None:
         """Requests per request window: announced, else configured, else learned."""
-        return self._announced_requests or self._configured_requests or self._learned_requests
+        return self._announced_requests or self._configured_requests or _median(self._request_estimates)
 
     def in_flight_limit(self) -> int:
         """Requests that may be in flight: one until the first answer (it may say what the quota is); then, with a
@@ -186,7 +196,7 @@ class QuotaGovernor:
             asked = self.clock()
             while True:
                 wait = self._wait_for(tokens)
-                if wait <= 0:
+                if wait <= MIN_WAIT_SECONDS:
                     break
                 await self._pause(wait)
             now = self.clock()
@@ -194,10 +204,10 @@ class QuotaGovernor:
             if self.token_limit is not None:
                 self._refill(now)
                 self._bucket -= tokens
-            self._sent.append((now, tokens))
+            self._sent.append((now, tokens, self.requests + 1))
             self._in_flight += 1
             self.requests += 1
-            return Lease(tokens, now)
+            return Lease(tokens, now, self.requests)
 
     async def _pause(self, wait: float) -> None:
         """Sleep ``wait`` seconds, or less when a request in flight returns first (its answer may say more)."""
@@ -258,7 +268,7 @@ class QuotaGovernor:
 
     def _forget(self, lease: Lease) -> None:
         try:
-            self._sent.remove((lease.sent_at, lease.tokens))
+            self._sent.remove((lease.sent_at, lease.tokens, lease.number))
         except ValueError:
             pass
 
@@ -278,14 +288,21 @@ class QuotaGovernor:
             return
         # Alone on the deployment, what is left plus what we had in the window when the request went is the limit;
         # with other callers it is less, which only makes us more careful.
-        own_tokens = self._own_tokens(lease.sent_at - self.token_window, lease.sent_at)
-        own_requests = sum(1 for at, _ in self._sent if lease.sent_at - self.request_window < at <= lease.sent_at)
+        own_tokens = sum(
+            spent
+            for at, spent, number in self._sent
+            if lease.sent_at - self.token_window < at and number <= lease.number
+        )
+        own_requests = sum(
+            1 for at, _, number in self._sent if lease.sent_at - self.request_window < at and number <= lease.number
+        )
         if tokens_left is not None and not refused:
-            self._learned_tokens = max(self._learned_tokens or 0.0, tokens_left + own_tokens)
+            self._token_estimates.append(tokens_left + own_tokens)
         if requests_left is not None and not refused:
-            self._learned_requests = max(self._learned_requests or 0.0, requests_left + own_requests)
-        if self._remaining is None or lease.sent_at >= self._remaining[0]:
-            self._remaining = (lease.sent_at, tokens_left if tokens_left is not None else math.inf, requests_left)
+            self._request_estimates.append(requests_left + own_requests)
+        if self._remaining is None or lease.number >= self._remaining[1]:
+            left = tokens_left if tokens_left is not None else math.inf
+            self._remaining = (lease.sent_at, lease.number, left, requests_left)
 
     def _request_rate(self) -> float | None:
         requests = self.request_limit
@@ -294,7 +311,7 @@ class QuotaGovernor:
         if requests:
             rates.append(requests / self.request_window)
         if limit and self._sent:
-            average = sum(spent for _, spent in self._sent) / len(self._sent)
+            average = sum(spent for _, spent, _ in self._sent) / len(self._sent)
             if average > 0:
                 rates.append(limit / self.token_window / average)
         return min(rates) * self._rate_share if rates else None
@@ -336,32 +353,40 @@ class QuotaGovernor:
             waits.append(self._request_wait(now, max(1.0, math.floor(requests * max(self._rate_share, 0.5)))))
         return max(waits)
 
+    @property
+    def _held_for(self) -> float:
+        """How long the server counts a request of ours: the window from when it arrived there, which is later than
+        when we sent it by up to the latency we observe (so it is counted that much longer than our clock says)."""
+        return self.token_window + (self._latency or 0.0)
+
     def _window_wait(self, now: float, tokens: int, budget: float) -> float:
         """Until our own tokens in the window leave room for ``tokens`` under ``budget``."""
-        since = now - self.token_window
+        since = now - self._held_for
         used = self._own_tokens(since, now)
         excess = used + tokens - max(budget, float(tokens))
         if excess <= 0:
             return 0.0
-        for at, spent in self._sent:
+        for at, spent, _ in self._sent:
             if at <= since:
                 continue
             excess -= spent
             if excess <= 0:
-                return at + self.token_window - now
+                return at + self._held_for - now
         return 0.0
 
     def _announced_wait(self, now: float, tokens: float) -> float:
         """Until what the server last said was left, updated by what we did since, covers ``tokens``."""
         if self._remaining is None:
             return 0.0
-        base_at, tokens_left, _ = self._remaining
+        base_at, base_number, tokens_left, _ = self._remaining
         if math.isinf(tokens_left) or now - base_at >= self.token_window:
             return 0.0  # nothing counted in that answer is still in the window
-        sent_since = sum(spent for at, spent in self._sent if at > base_at)
+        sent_since = sum(spent for _, spent, number in self._sent if number > base_number)
         # Our own tokens that were in the window when that answer was made and have left it since.
         expired_events = [
-            (at + self.token_window, spent) for at, spent in self._sent if base_at - self.token_window < at <= base_at
+            (at + self._held_for, spent)
+            for at, spent, number in self._sent
+            if base_at - self.token_window < at and number <= base_number
         ]
         left = tokens_left - sent_since + sum(spent for at, spent in expired_events if at <= now)
         if left >= tokens:
@@ -377,13 +402,20 @@ class QuotaGovernor:
         return base_at + self.token_window - now
 
     def _own_tokens(self, after: float, until: float) -> int:
-        return sum(spent for at, spent in self._sent if after < at <= until)
+        return sum(spent for at, spent, _ in self._sent if after < at <= until)
 
     def _request_wait(self, now: float, per_window: float) -> float:
-        recent = [at for at, _ in self._sent if at > now - self.request_window]
+        recent = [at for at, _, _ in self._sent if at > now - self.request_window]
         if len(recent) < per_window:
             return 0.0
         return recent[len(recent) - int(per_window)] + self.request_window - now
+
+
+def _median(values: collections.deque[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def _number(raw: str | None) -> float | None:

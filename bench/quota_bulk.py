@@ -40,13 +40,13 @@ import openai
 from bench.aoai_server import FakeAzureOpenAIEmbeddings, count_tokens
 from bench.catalog_data import RunOptions, cosmic_works_products
 from catalog.model import EMBEDDING_FIELD, STATUS_EMBEDDED, embedding_text
-from composition.services import Services, build_services
+from composition.services import build_services
 from composition.settings import Settings, load_settings
 from embedding.openai_embedder import OpenAIEmbedder
 from store.base import ContainerSpec, FieldFilter, VectorSpec
 from store.sqlite import SqliteDocumentStore
 from store.sqlite.container import SqliteDocumentContainer
-from transport.quota import QuotaGovernor
+from transport.quota import REQUEST_WINDOW_SECONDS, TOKEN_WINDOW_SECONDS, QuotaGovernor
 from transport.retry import RetryPolicy
 
 NAME = "quota_bulk"
@@ -177,10 +177,9 @@ def _settings(server: FakeAzureOpenAIEmbeddings, data_dir: Path, *, governed: bo
     )
 
 
-def _scaled(services: Services, scale: float) -> None:
-    """The embedder's clocks in the server's time: the governor's windows and the retry policy's waits."""
-    embedder = services.embedder
-    assert isinstance(embedder, OpenAIEmbedder)
+def scale_embedder_time(embedder: OpenAIEmbedder, scale: float, *, governed: bool) -> None:
+    """The embedder's clocks in the server's scaled time: the retry policy's waits divided by ``scale``, and (when
+    ``governed``) a governor whose windows are the server's; otherwise none."""
     policy = embedder.retry_policy
     embedder.retry_policy = RetryPolicy(
         max_attempts=policy.max_attempts,
@@ -188,11 +187,11 @@ def _scaled(services: Services, scale: float) -> None:
         max_wait=policy.max_wait / scale,
         max_total_wait=policy.max_total_wait / scale,
     )
-    if embedder.governor is not None:
-        embedder.governor = QuotaGovernor(
-            token_window=embedder.governor.token_window / scale,
-            request_window=embedder.governor.request_window / scale,
-        )
+    embedder.governor = (
+        QuotaGovernor(token_window=TOKEN_WINDOW_SECONDS / scale, request_window=REQUEST_WINDOW_SECONDS / scale)
+        if governed
+        else None
+    )
 
 
 async def _run_backfill(
@@ -200,7 +199,8 @@ async def _run_backfill(
 ) -> dict[str, Any]:
     services = build_services(_settings(server, data_dir, governed=governed))
     try:
-        _scaled(services, scale)
+        assert isinstance(services.embedder, OpenAIEmbedder)
+        scale_embedder_time(services.embedder, scale, governed=governed)
         container = await services.products()
         assert isinstance(container, SqliteDocumentContainer)  # STORE_BACKEND=local
         await container.upsert_many([dict(product) for product in products])

@@ -408,7 +408,7 @@ class QuotaGovernor:
         recent = [at for at, _, _ in self._sent if at > now - self.request_window]
         if len(recent) < per_window:
             return 0.0
-        return recent[len(recent) - int(per_window)] + self.request_window - now
+        return recent[len(recent) - int(per_window)] + self.request_window + (self._latency or 0.0) - now
 
 
 def _median(values: collections.deque[float]) -> float | None:

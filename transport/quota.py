@@ -31,6 +31,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from transport.rate_limits import LearnedLimit, RateLimitHeaders
+
 #: Azure OpenAI evaluates tokens per minute over the minute, and requests over short windows (1 or 10 s).
 TOKEN_WINDOW_SECONDS = 60.0
 REQUEST_WINDOW_SECONDS = 10.0
@@ -50,10 +52,6 @@ PLANNED_SHARE = 0.98
 DEFAULT_MAX_IN_FLIGHT = 16
 #: Shorter waits are not worth a sleep (and a float clock may not even move by them).
 MIN_WAIT_SECONDS = 1e-4
-#: The quota learned is the median of the estimates of this many recent answers: one answer can overestimate it (a
-#: request of ours the server had already let out of its window when it counted), and one underestimate it (someone
-#: else's burst); the median follows neither.
-ESTIMATES_KEPT = 15
 #: No quota known: the governor does not limit concurrency (what the caller sends goes).
 DEFAULT_UNMETERED_IN_FLIGHT = 1_000_000
 
@@ -116,14 +114,9 @@ class QuotaGovernor:
         self.max_in_flight = max_in_flight
         self.clock = clock
         self.sleep = sleep
-        self._configured_tokens = tokens_per_minute * token_window / 60 if tokens_per_minute else None
         rpm = requests_per_minute or tokens_per_minute * RPM_PER_1000_TPM // 1000
-        self._configured_requests = rpm * request_window / 60 if rpm else None
-        self._token_estimates: collections.deque[float] = collections.deque(maxlen=ESTIMATES_KEPT)
-        self._request_estimates: collections.deque[float] = collections.deque(maxlen=ESTIMATES_KEPT)
-        self._announced_tokens: float | None = None
-        self._announced_requests: float | None = None
-        #: What the newest answer said was left, and when the request it answered was sent.
+        self._tokens = LearnedLimit(tokens_per_minute * token_window / 60)
+        self._requests = LearnedLimit(rpm * request_window / 60)
         #: The newest answer's word: (its request's sent_at and number, tokens left, requests left).
         self._remaining: tuple[float, int, float, float | None] | None = None
         #: Our own requests of the last two token windows: (sent_at, tokens, number).
@@ -136,6 +129,7 @@ class QuotaGovernor:
         self._in_flight = 0
         self._latency: float | None = None
         self._answers = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._turn = asyncio.Lock()
         self._returned = asyncio.Event()
         self.requests = 0
@@ -147,7 +141,7 @@ class QuotaGovernor:
     @property
     def token_limit(self) -> float | None:
         """Tokens per token window: announced by the server, else configured, else learned."""
-        return self._announced_tokens or self._configured_tokens or _median(self._token_estimates)
+        return self._tokens.value
 
     @property
     def _budget(self) -> float | None:
@@ -157,7 +151,7 @@ class QuotaGovernor:
     @property
     def request_limit(self) -> float | None:
         """Requests per request window: announced, else configured, else learned."""
-        return self._announced_requests or self._configured_requests or _median(self._request_estimates)
+        return self._requests.value
 
     def in_flight_limit(self) -> int:
         """Requests that may be in flight: one until the first answer (it may say what the quota is); then, with a
@@ -192,6 +186,10 @@ class QuotaGovernor:
         Requests are let through in the order they asked (one waits at the head, the others behind it).
         """
         tokens = max(int(tokens), 0)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # asyncio's primitives belong to one event loop; a process may run more than one in turn (a CLI).
+            self._loop, self._turn, self._returned = loop, asyncio.Lock(), asyncio.Event()
         async with self._turn:
             asked = self.clock()
             while True:
@@ -273,33 +271,21 @@ class QuotaGovernor:
             pass
 
     def _observe(self, lease: Lease, headers: Mapping[str, str] | None, *, refused: bool = False) -> None:
-        if not headers:
+        said = RateLimitHeaders.read(headers)
+        if said.tokens_left is None and said.requests_left is None:
             return
-        lowered = {name.lower(): value for name, value in headers.items()}
-        tokens_left = _number(lowered.get("x-ratelimit-remaining-tokens"))
-        requests_left = _number(lowered.get("x-ratelimit-remaining-requests"))
-        token_limit = _number(lowered.get("x-ratelimit-limit-tokens"))
-        request_limit = _number(lowered.get("x-ratelimit-limit-requests"))
-        if token_limit:
-            self._announced_tokens = token_limit
-        if request_limit:
-            self._announced_requests = request_limit
-        if tokens_left is None and requests_left is None:
-            return
-        # Alone on the deployment, what is left plus what we had in the window when the request went is the limit;
-        # with other callers it is less, which only makes us more careful.
-        own_tokens = sum(
-            spent
-            for at, spent, number in self._sent
-            if lease.sent_at - self.token_window < at and number <= lease.number
-        )
-        own_requests = sum(
-            1 for at, _, number in self._sent if lease.sent_at - self.request_window < at and number <= lease.number
-        )
-        if tokens_left is not None and not refused:
-            self._token_estimates.append(tokens_left + own_tokens)
-        if requests_left is not None and not refused:
-            self._request_estimates.append(requests_left + own_requests)
+        if not refused:  # a refusal's count may be of a window we are not in
+            own_tokens = sum(
+                spent
+                for at, spent, number in self._sent
+                if lease.sent_at - self.token_window < at and number <= lease.number
+            )
+            own_requests = sum(
+                1 for at, _, number in self._sent if lease.sent_at - self.request_window < at and number <= lease.number
+            )
+            self._tokens.observe(said.tokens_left, own_tokens, said.token_limit)
+            self._requests.observe(said.requests_left, own_requests, said.request_limit)
+        tokens_left, requests_left = said.tokens_left, said.requests_left
         if self._remaining is None or lease.number >= self._remaining[1]:
             left = tokens_left if tokens_left is not None else math.inf
             self._remaining = (lease.sent_at, lease.number, left, requests_left)
@@ -409,20 +395,3 @@ class QuotaGovernor:
         if len(recent) < per_window:
             return 0.0
         return recent[len(recent) - int(per_window)] + self.request_window + (self._latency or 0.0) - now
-
-
-def _median(values: collections.deque[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
-
-
-def _number(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None

@@ -6,8 +6,8 @@ tokens); after the answer it is told what the server said. It learns the quota f
 send on every response — ``x-ratelimit-remaining-tokens`` (left in the current minute), ``x-ratelimit-remaining-
 requests`` (left in the current short request window), and ``x-ratelimit-limit-*`` when sent — and from 429s, and:
 
-* **paces** tokens at the rate the quota allows (a token bucket refilled at ``limit / window``), so a bulk run keeps
-  the endpoint busy without a burst that ends in 429s;
+* **paces** tokens at the rate the quota allows (a token bucket of half a window, refilled at ``limit / window``),
+  so a bulk run keeps the endpoint busy without a burst that ends in 429s, and a small batch is not delayed;
 * **never sends a request it knows will not fit**: what the server last said was left, less what this process sent
   since, plus what of its own has left the window since, must cover the request (and its own sliding-window
   ledger must too);
@@ -44,8 +44,9 @@ BACKOFF_FACTOR = 0.5
 MIN_RATE_SHARE = 0.05
 #: ... and every answered request adds this share back, up to the whole quota.
 RECOVERY_STEP = 0.05
-#: The token bucket holds this share of a window's tokens: a start without a burst, pacing from the first second.
-BURST_SHARE = 0.1
+#: The token bucket holds this share of a window's tokens: a change-feed batch goes at once while the quota has room
+#: (pacing it would only delay it), and a bulk run is paced from its second half-window on.
+BURST_SHARE = 0.5
 #: The share of the quota the governor plans to use: the rest absorbs the difference between our clock and the
 #: server's (a request is counted when it arrives there, a little after we sent it).
 PLANNED_SHARE = 0.98

@@ -317,6 +317,9 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"sliding minute, {result['rpm']:,} RPM evaluated as {result['requests_per_10s']} requests per sliding 10 s, "
         f"{result['latency_s'] * 1000:.0f} ms per request, `x-ratelimit-remaining-*` on every response. {scaled}",
         "",
+        "Utilisation is tokens embedded / (TPM × minutes elapsed, in unscaled minutes). On a sliding minute the "
+        "first minute's tokens are all available at once, so a run can exceed 100% (the shorter the run, the more).",
+        "",
         "| variant | wall (s) | quota minutes | utilisation | requests | 429s | 429 share | products lost |",
         "|---|---|---|---|---|---|---|---|",
     ]

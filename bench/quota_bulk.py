@@ -285,6 +285,8 @@ def _extrapolated(entry: dict[str, Any], sample: int, count: int) -> dict[str, A
         "throttled_429": round(entry["throttled_429"] * factor),
         "tokens_embedded": round(entry["tokens_embedded"] * factor),
         "lost_in_sample": entry["lost"],
+        "embedded_in_sample": entry["embedded"],
+        "embedded": round(entry["embedded"] * factor),
         "lost": round(entry["lost"] * factor),
     }
 

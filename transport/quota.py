@@ -31,13 +31,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from transport.rate_limits import LearnedLimit, RateLimitHeaders
+from transport.rate_limits import (
+    REQUEST_WINDOW_SECONDS,
+    RPM_PER_1000_TPM,
+    TOKEN_WINDOW_SECONDS,
+    LearnedLimit,
+    QuotaSnapshot,
+    RateLimitHeaders,
+)
 
-#: Azure OpenAI evaluates tokens per minute over the minute, and requests over short windows (1 or 10 s).
-TOKEN_WINDOW_SECONDS = 60.0
-REQUEST_WINDOW_SECONDS = 10.0
-#: Azure grants 6 requests per minute per 1000 tokens per minute.
-RPM_PER_1000_TPM = 6
 #: The rate is multiplied by this on a 429 ...
 BACKOFF_FACTOR = 0.5
 #: ... never below this share of the quota ...
@@ -51,23 +53,12 @@ BURST_SHARE = 0.5
 #: server's (a request is counted when it arrives there, a little after we sent it).
 PLANNED_SHARE = 0.98
 DEFAULT_MAX_IN_FLIGHT = 16
+#: A request of at most this share of the quota does not queue behind a waiting one when it fits now.
+SMALL_SHARE = 0.005
 #: Shorter waits are not worth a sleep (and a float clock may not even move by them).
 MIN_WAIT_SECONDS = 1e-4
 #: No quota known: the governor does not limit concurrency (what the caller sends goes).
 DEFAULT_UNMETERED_IN_FLIGHT = 1_000_000
-
-
-@dataclass
-class QuotaSnapshot:
-    """What the governor knows and did, for reports and tests."""
-
-    token_limit: int | None
-    request_limit: int | None
-    rate_share: float
-    requests: int
-    throttled: int
-    waited_seconds: float
-    in_flight_limit: int
 
 
 @dataclass
@@ -184,13 +175,18 @@ class QuotaGovernor:
     async def acquire(self, tokens: int) -> Lease:
         """Wait until a request costing ``tokens`` may be sent, and count it as sent.
 
-        Requests are let through in the order they asked (one waits at the head, the others behind it).
+        Requests are let through in the order they asked (one waits at the head, the others behind it), except that
+        a small request (a search's question) that fits now goes now instead of queueing behind a bulk batch.
         """
         tokens = max(int(tokens), 0)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # asyncio's primitives belong to one event loop; a process may run more than one in turn (a CLI).
             self._loop, self._turn, self._returned = loop, asyncio.Lock(), asyncio.Event()
+        budget = self._budget
+        if self._turn.locked() and budget is not None and tokens <= budget * SMALL_SHARE:
+            if self._wait_for(tokens) <= MIN_WAIT_SECONDS:
+                return self._grant(tokens, self.clock())
         async with self._turn:
             asked = self.clock()
             while True:
@@ -200,13 +196,16 @@ class QuotaGovernor:
                 await self._pause(wait)
             now = self.clock()
             self.waited_seconds += now - asked
-            if self.token_limit is not None:
-                self._refill(now)
-                self._bucket -= tokens
-            self._sent.append((now, tokens, self.requests + 1))
-            self._in_flight += 1
-            self.requests += 1
-            return Lease(tokens, now, self.requests)
+            return self._grant(tokens, now)
+
+    def _grant(self, tokens: int, now: float) -> Lease:
+        if self.token_limit is not None:
+            self._refill(now)
+            self._bucket -= tokens
+        self._sent.append((now, tokens, self.requests + 1))
+        self._in_flight += 1
+        self.requests += 1
+        return Lease(tokens, now, self.requests)
 
     async def _pause(self, wait: float) -> None:
         """Sleep ``wait`` seconds, or less when a request in flight returns first (its answer may say more)."""

@@ -7,10 +7,28 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+#: Azure OpenAI evaluates tokens per minute over the minute, and requests over short windows (1 or 10 s).
+TOKEN_WINDOW_SECONDS = 60.0
+REQUEST_WINDOW_SECONDS = 10.0
+#: Azure grants 6 requests per minute per 1000 tokens per minute.
+RPM_PER_1000_TPM = 6
 #: The limit learned is the median of the estimates of this many recent answers: one answer can overestimate it (a
 #: request of ours the server had already let out of its window when it counted), and one underestimate it (someone
 #: else's burst); the median follows neither.
 ESTIMATES_KEPT = 15
+
+
+@dataclass
+class QuotaSnapshot:
+    """What the governor knows and did, for reports and tests."""
+
+    token_limit: int | None
+    request_limit: int | None
+    rate_share: float
+    requests: int
+    throttled: int
+    waited_seconds: float
+    in_flight_limit: int
 
 
 @dataclass(frozen=True)

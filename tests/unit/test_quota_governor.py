@@ -200,3 +200,23 @@ async def test_unreadable_headers_teach_nothing(headers: dict[str, str]) -> None
     governor = QuotaGovernor(clock=clock, sleep=clock.sleep)
     governor.answered(await governor.acquire(100), headers)
     assert governor.token_limit is None
+
+
+async def test_a_small_request_that_fits_does_not_queue_behind_a_waiting_batch() -> None:
+    clock = FakeClock()
+    governor = QuotaGovernor(tokens_per_minute=100_000, clock=clock, sleep=clock.sleep)
+    governor.answered(await governor.acquire(40_000), None)
+    # A batch that must wait for the bucket to refill is at the head of the queue ...
+    stalled = asyncio.Event()
+
+    async def never(_: float) -> None:
+        stalled.set()
+        await asyncio.Event().wait()
+
+    governor.sleep = never
+    batch = asyncio.create_task(governor.acquire(20_000))
+    await stalled.wait()
+    # ... and a search's question (a few tokens, room for it now) goes at once, not after the batch.
+    question = await asyncio.wait_for(governor.acquire(12), 1)
+    assert question.sent_at == clock() and not batch.done()
+    batch.cancel()

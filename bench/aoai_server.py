@@ -11,6 +11,14 @@ The quota behaves as Azure OpenAI documents it for a deployment: a tokens-per-mi
 limit Azure derives from it (6 RPM per 1000 TPM), which Azure evaluates over short windows (1 or 10 seconds) rather
 than the whole minute; here a sliding 10-second window allows RPM/6 requests. A request over either limit is answered
 429 with ``retry-after-ms`` and ``Retry-After``, and costs nothing (it is not counted against the windows).
+
+Every response, 429s included, carries what Azure OpenAI sends about the quota: ``x-ratelimit-remaining-requests``
+(left in the current request window) and ``x-ratelimit-remaining-tokens`` (left in the current minute). With
+``limit_headers=True`` it also sends ``x-ratelimit-limit-requests`` and ``x-ratelimit-limit-tokens``, as OpenAI does
+and as Azure does on some of its newer APIs; an embedder must not need them.
+
+``time_scale`` divides both windows (a benchmark may run the same quota per window in less time: the tokens and
+requests allowed per window are unchanged, so utilisation and the share of 429s are the same physics).
 """
 
 from __future__ import annotations
@@ -82,11 +90,17 @@ class ServerCounters:
 class DeploymentQuota:
     """Sliding-window TPM and the derived request limit; :meth:`admit` says how long to wait, or admits."""
 
-    def __init__(self, tpm: int | None, rpm: int | None = None) -> None:
+    def __init__(self, tpm: int | None, rpm: int | None = None, *, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
         self.tpm = tpm
         self.rpm = rpm if rpm is not None else (tpm * RPM_PER_1000_TPM // 1000 if tpm else None)
+        self.time_scale = time_scale
+        self.token_window = TOKEN_WINDOW_SECONDS / time_scale
+        self.request_window = REQUEST_WINDOW_SECONDS / time_scale
         self._tokens: collections.deque[tuple[float, int]] = collections.deque()
         self._requests: collections.deque[float] = collections.deque()
+        self._used = 0
 
     @property
     def requests_per_window(self) -> int | None:
@@ -94,33 +108,45 @@ class DeploymentQuota:
             return None
         return max(1, int(self.rpm * REQUEST_WINDOW_SECONDS / 60))
 
+    def _forget_old(self, now: float) -> None:
+        while self._tokens and self._tokens[0][0] <= now - self.token_window:
+            self._used -= self._tokens.popleft()[1]
+        while self._requests and self._requests[0] <= now - self.request_window:
+            self._requests.popleft()
+
+    def remaining(self, now: float) -> tuple[int | None, int | None]:
+        """Requests left in the request window and tokens left in the token window (``None``: no such limit)."""
+        self._forget_old(now)
+        per_window = self.requests_per_window
+        requests = None if per_window is None else max(per_window - len(self._requests), 0)
+        tokens = None if self.tpm is None else max(self.tpm - self._used, 0)
+        return requests, tokens
+
     def admit(self, tokens: int, now: float) -> float | None:
         """``None`` when the request is admitted (and counted), else the seconds until it would be."""
-        while self._tokens and self._tokens[0][0] <= now - TOKEN_WINDOW_SECONDS:
-            self._tokens.popleft()
-        while self._requests and self._requests[0] <= now - REQUEST_WINDOW_SECONDS:
-            self._requests.popleft()
+        self._forget_old(now)
         waits = [0.0]
         per_window = self.requests_per_window
         if per_window is not None and len(self._requests) >= per_window:
-            waits.append(self._requests[len(self._requests) - per_window] + REQUEST_WINDOW_SECONDS - now)
+            waits.append(self._requests[len(self._requests) - per_window] + self.request_window - now)
         if self.tpm is not None:
-            used = sum(spent for _, spent in self._tokens)
+            used = self._used
             if used + tokens > self.tpm:
                 # The oldest entries must leave the window until this request fits.
                 excess = used + tokens - self.tpm
                 for stamp, spent in self._tokens:
                     excess -= spent
                     if excess <= 0:
-                        waits.append(stamp + TOKEN_WINDOW_SECONDS - now)
+                        waits.append(stamp + self.token_window - now)
                         break
                 else:
-                    waits.append(TOKEN_WINDOW_SECONDS)  # larger than the whole quota: never fits
+                    waits.append(self.token_window)  # larger than the whole quota: never fits
         wait = max(waits)
         if wait > 0:
             return wait
         self._requests.append(now)
         self._tokens.append((now, tokens))
+        self._used += tokens
         return None
 
 
@@ -133,6 +159,8 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
         rpm: requests-per-minute quota; default derived from ``tpm`` as Azure does.
         api_key: the key clients must send in ``api-key`` (or as a bearer token).
         deployment_dimensions: the default vector size of every deployment.
+        time_scale: divides the quota's windows (see the module docstring); ``latency`` is given as is.
+        limit_headers: also send ``x-ratelimit-limit-requests`` and ``x-ratelimit-limit-tokens``.
     """
 
     def __init__(
@@ -143,12 +171,15 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
         rpm: int | None = None,
         api_key: str = "bench-key",
         deployment_dimensions: int = DEFAULT_DIMENSIONS,
+        time_scale: float = 1.0,
+        limit_headers: bool = False,
     ) -> None:
         self.latency = latency
         self.api_key = api_key
         self.deployment_dimensions = deployment_dimensions
+        self.limit_headers = limit_headers
         super().__init__()
-        self.quota = DeploymentQuota(tpm, rpm)
+        self.quota = DeploymentQuota(tpm, rpm, time_scale=time_scale)
         self.counters = ServerCounters()
 
     @property
@@ -161,7 +192,7 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
         if latency is not None:
             self.latency = latency
         self.counters = ServerCounters()
-        self.quota = DeploymentQuota(self.quota.tpm, self.quota.rpm)
+        self.quota = DeploymentQuota(self.quota.tpm, self.quota.rpm, time_scale=self.quota.time_scale)
 
     client_max_size = 64 * 1024 * 1024
 
@@ -173,7 +204,28 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
         bearer = request.headers.get("Authorization", "")
         return key == self.api_key or bearer == f"Bearer {self.api_key}"
 
+    def rate_limit_headers(self) -> dict[str, str]:
+        """What Azure OpenAI says about the quota on every response, as of now."""
+        requests, tokens = self.quota.remaining(time.monotonic())
+        headers: dict[str, str] = {}
+        if requests is not None:
+            headers["x-ratelimit-remaining-requests"] = str(requests)
+            if self.limit_headers:
+                headers["x-ratelimit-limit-requests"] = str(self.quota.requests_per_window)
+        if tokens is not None:
+            headers["x-ratelimit-remaining-tokens"] = str(tokens)
+            if self.limit_headers:
+                headers["x-ratelimit-limit-tokens"] = str(self.quota.tpm)
+        return headers
+
     async def _embeddings(self, request: web.Request) -> web.Response:
+        response = await self._answer(request)
+        # An admitted request already carries the state as of its admission (as Azure reports it).
+        for name, value in self.rate_limit_headers().items():
+            response.headers.setdefault(name, value)
+        return response
+
+    async def _answer(self, request: web.Request) -> web.Response:
         self.counters.requests += 1
         if not request.query.get("api-version"):
             return _error(404, "Resource not found", "404")
@@ -208,6 +260,7 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
             response.headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return response
+        quota_headers = self.rate_limit_headers()
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         self.counters.embedded_inputs += len(texts)
@@ -227,7 +280,7 @@ class FakeAzureOpenAIEmbeddings(LoopbackServer):
             "model": str(body.get("model") or request.match_info["deployment"]),
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        return web.Response(body=json.dumps(payload).encode(), content_type="application/json")
+        return web.Response(body=json.dumps(payload).encode(), content_type="application/json", headers=quota_headers)
 
 
 def _error(status: int, message: str, code: str) -> web.Response:

@@ -35,6 +35,7 @@ from bench.machine import REPO, machine_info
 #: ``markdown(result) -> list[str]`` and optionally ``charts(result, out_dir) -> list[Path]``.
 MODULES = (
     "bench.pipeline_vs_tutorial",
+    "bench.quota_bulk",
     "bench.local_embedding",
     "bench.search_latency",
     "bench.chat_latency",

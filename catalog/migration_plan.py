@@ -76,7 +76,7 @@ class MigrationPlanner:
             seconds = embeddable / texts_per_second
             basis = f"{texts_per_second:.1f} texts per second measured on this machine"
         else:
-            seconds, basis = math.nan, "no quota or throughput known"
+            seconds, basis = math.nan, "no quota known (set EMBED_QUOTA_TPM to the deployment's tokens per minute)"
         return MigrationPlan(
             model=self.embedder.model_id,
             dimensions=self.embedder.dimensions,

@@ -10,6 +10,7 @@ from chat.models import ChatModel
 from composition.settings import ChatBackend, CosmosAuth, EmbeddingBackend, Settings, SettingsError, StoreBackend
 from embedding.base import Embedder
 from store.base import DocumentStore
+from transport.quota import QuotaGovernor
 from transport.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -74,8 +75,15 @@ def build_embedder(settings: Settings) -> Embedder:
         except EmbeddingDimensionsError as error:
             raise SettingsError(str(error)) from None
         client, credential = azure_openai_client(settings) if azure else (openai_client(settings), None)
+        # One governor per embedder, so every invocation of the process shares what it learned about the quota.
+        governor = QuotaGovernor(tokens_per_minute=settings.EMBED_QUOTA_TPM) if settings.EMBED_QUOTA_GOVERNOR else None
         embedder = OpenAIEmbedder(
-            client, model, dimensions=settings.EMBEDDING_DIMENSIONS, base_model=base_model, credential=credential
+            client,
+            model,
+            dimensions=settings.EMBEDDING_DIMENSIONS,
+            base_model=base_model,
+            credential=credential,
+            governor=governor,
         )
     embedder.max_batch_size = min(embedder.max_batch_size, settings.EMBED_BATCH_SIZE)
     embedder.retry_policy = RetryPolicy(

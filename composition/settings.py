@@ -110,6 +110,21 @@ class Settings:
     EMBED_MAX_TOTAL_WAIT_SECONDS: float = _setting(
         120.0, _float_between(0, 3600), "120", "Longest time one batch keeps retrying before the invocation fails."
     )
+    EMBED_QUOTA_GOVERNOR: bool = _setting(
+        True,
+        _bool,
+        "true",
+        "Pace Azure OpenAI / OpenAI embedding requests to the deployment's quota (learned from the "
+        "`x-ratelimit-remaining-*` headers and 429s), shared by every request of the process; `false` sends each "
+        "request when it is asked for.",
+    )
+    EMBED_QUOTA_TPM: int = _setting(
+        0,
+        _int_between(0, 100_000_000),
+        "0",
+        "The embedding deployment's tokens-per-minute quota, when known (350000 is Azure's default for "
+        "text-embedding-3-small); 0 learns it from the response headers.",
+    )
     RECONCILE_SCHEDULE: str = _setting(
         "0 */15 * * * *",
         _schedule,

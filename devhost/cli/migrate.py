@@ -99,7 +99,7 @@ async def plan_command(services: Services, pairs: Sequence[str], out: TextIO) ->
     settings = with_values(services.settings, model.settings)
     metered = str(settings.EMBEDDING_BACKEND) in ("azure-openai", "openai")
     price = services.settings.PRICE_EMBEDDING_PER_1M_TOKENS if metered else 0.0
-    quota = int(getattr(services.settings, "EMBED_QUOTA_TPM", 0)) if metered else 0
+    quota = services.settings.EMBED_QUOTA_TPM if metered else 0
     speed = None if metered else await _throughput(services, model)
     planner = MigrationPlanner(await services.products(), services.embedder_for(model), model.fields)
     plan = await planner.plan(price_per_million_tokens=price, quota_tokens_per_minute=quota, texts_per_second=speed)

@@ -4,7 +4,7 @@ import azure.functions as func
 
 from blueprints.invocation import measured
 from composition.services import get_services
-from composition.settings import binding_flag
+from composition.settings_text import binding_flag
 
 bp = func.Blueprint()
 

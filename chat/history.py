@@ -118,3 +118,23 @@ class ChatHistory:
             await self.container.delete(turn.id, turn.session_id)
         except NotFoundError:
             pass  # a concurrent request trimmed it first
+
+
+#: Client-supplied history (the OpenAI-compatible surface) sent on to a rewrite or a prompt, at most.
+MAX_HISTORY_CHARS = 8_000
+MAX_HISTORY_MESSAGE_CHARS = 2_000
+
+
+def bounded_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The newest client-supplied messages within :data:`MAX_HISTORY_CHARS` (each cut to
+    :data:`MAX_HISTORY_MESSAGE_CHARS`): what a rewrite or a prompt may carry, however much a client sends."""
+    kept: list[dict[str, str]] = []
+    used = 0
+    for message in reversed(messages):
+        content = message["content"][:MAX_HISTORY_MESSAGE_CHARS]
+        if used + len(content) > MAX_HISTORY_CHARS:
+            break
+        kept.append({"role": message["role"], "content": content})
+        used += len(content)
+    kept.reverse()
+    return kept

@@ -33,14 +33,10 @@ from chat.cache import (
 )
 from chat.citations import cited_products, end_at_sentence, repair_citations
 from chat.followup import standalone_question
-from chat.history import ChatHistory, Turn
+from chat.history import ChatHistory, Turn, bounded_history
 from chat.models import ChatModel, ChatPrompt, RetrievedProduct, Usage
 from chat.prompt import PROMPT_VERSION, build_messages
 from ledger import UsageLedger
-
-#: Client-supplied history (the OpenAI-compatible surface) sent on to a rewrite or a prompt, at most.
-MAX_HISTORY_CHARS = 8_000
-MAX_HISTORY_MESSAGE_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -365,21 +361,6 @@ class ChatService:
 def new_session_id() -> str:
     """A session id only the server creates: 128 random bits."""
     return uuid.uuid4().hex
-
-
-def bounded_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The newest client-supplied messages within :data:`MAX_HISTORY_CHARS` (each cut to
-    :data:`MAX_HISTORY_MESSAGE_CHARS`): what a rewrite or a prompt may carry, however much a client sends."""
-    kept: list[dict[str, str]] = []
-    used = 0
-    for message in reversed(messages):
-        content = message["content"][:MAX_HISTORY_MESSAGE_CHARS]
-        if used + len(content) > MAX_HISTORY_CHARS:
-            break
-        kept.append({"role": message["role"], "content": content})
-        used += len(content)
-    kept.reverse()
-    return kept
 
 
 def _retrieved(item: RankedProduct) -> RetrievedProduct:

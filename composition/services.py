@@ -181,7 +181,7 @@ class Services:
     def configured_model(self) -> SlotModel:
         """The model the settings name: slot ``a``'s until a migration is recorded."""
         from catalog.migration import MODEL_SETTINGS, SlotModel
-        from composition.settings import setting_text
+        from composition.settings_text import setting_text
 
         values = {name: setting_text(self.settings, name) for name in MODEL_SETTINGS}
         return SlotModel(values, self.embedder.model_id, self.embedder.dimensions, tuple(self.settings.EMBED_FIELDS))
@@ -197,7 +197,7 @@ class Services:
         if key not in self._slot_embedders:
             from composition.backends import build_embedder
             from composition.metering import meter_embedder
-            from composition.settings import with_values
+            from composition.settings_text import with_values
 
             settings = with_values(self.settings, model.settings)
             self._slot_embedders[key] = embedder = build_embedder(settings)

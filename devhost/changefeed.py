@@ -20,7 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
-from composition.settings import resolve_app_setting
+from composition.settings_text import resolve_app_setting
 from devhost.invocation import FunctionInvoker
 from devhost.retry import RetryPolicy
 from store.base import Document, DocumentContainer

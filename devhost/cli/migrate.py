@@ -28,7 +28,8 @@ from catalog.model import SLOTS, VectorSlot
 from catalog.retrieval import ProductFinder
 from catalog.search import ProductSearch
 from composition.services import Services, build_services
-from composition.settings import SettingsError, load_settings, setting_text, with_values
+from composition.settings import SettingsError, load_settings
+from composition.settings_text import setting_text, with_values
 from devhost.cli.common import EXIT_CONFIG, EXIT_FAILURE, fail, open_store, prepare_settings, user_error_message
 from evaluation.catalogs import QUESTION_FILES
 from evaluation.metrics import load_questions, score_question, summarise

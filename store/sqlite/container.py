@@ -28,7 +28,7 @@ from store.sqlite.filters import TYPE_RANK_SQL, CheckedFilter, filter_sql, json_
 from store.sqlite.fulltext import HYBRID_DEPTH, fts_match, sync_fulltext, text_ranking
 from store.sqlite.patch import apply_patch_operation
 from store.sqlite.schema import allocate_lsns, current_seq, dumps, read_transaction, write_transaction
-from store.sqlite.vector_index import VectorIndex, synced_candidates, unit_query
+from store.sqlite.vector_index import VectorIndex, body_vector_index, synced_candidates, unit_query
 
 if TYPE_CHECKING:
     from store.sqlite.store import SqliteDocumentStore
@@ -296,12 +296,7 @@ class SqliteDocumentContainer(DocumentContainer):
             return self._index, None
         # A path named explicitly is searched at the query's size: vectors of another size than the spec's stay in
         # the body (a slot refilled by a migration to another size) and get an index of their own.
-        key = (spec.path, dimensions)
-        if key not in self._extra_indexes:
-            if len(self._extra_indexes) >= 4:  # slots come and go with migrations: keep the newest few
-                self._extra_indexes.pop(next(iter(self._extra_indexes)))
-            self._extra_indexes[key] = VectorIndex(max(dimensions, 1))
-        return self._extra_indexes[key], json_path(spec.path.lstrip("/").replace("/", "."))
+        return body_vector_index(self._extra_indexes, spec.path, dimensions)
 
     async def vector_search(
         self,

@@ -210,6 +210,19 @@ def sync_index(connection: sqlite3.Connection, container: str, index: VectorInde
     index.last_lsn = seq
 
 
+def body_vector_index(
+    indexes: dict[tuple[str, int], VectorIndex], path: str, dimensions: int
+) -> tuple[VectorIndex, str]:
+    """The index of the vectors of ``dimensions`` kept in the body at the pointer ``path``, from ``indexes`` (made
+    on first use; the newest few are kept, as slots come and go with migrations), and their JSON path."""
+    key = (path, dimensions)
+    if key not in indexes:
+        if len(indexes) >= 4:
+            indexes.pop(next(iter(indexes)))
+        indexes[key] = VectorIndex(max(dimensions, 1))
+    return indexes[key], json_path(path.lstrip("/").replace("/", "."))
+
+
 def sync_json_index(connection: sqlite3.Connection, container: str, index: VectorIndex, json_vector_path: str) -> None:
     """Like :func:`sync_index` for a vector kept in the document body at ``json_vector_path`` (``$.embedding_b``).
 

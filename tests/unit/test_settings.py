@@ -13,9 +13,8 @@ from composition.settings import (
     SettingsError,
     StoreBackend,
     load_settings,
-    resolve_app_setting,
-    settings_table,
 )
+from composition.settings_text import resolve_app_setting, settings_table
 from tests.conftest import REPO
 
 
@@ -68,5 +67,5 @@ def test_binding_expressions_resolve_from_the_environment_then_the_defaults() ->
 
 
 def test_the_readme_settings_table_is_current() -> None:
-    # Regenerate with: python -m composition.settings
+    # Regenerate with: python -m composition.settings_text
     assert settings_table() in (REPO / "README.md").read_text()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from composition.containers import container_specs
 from composition.settings import Settings, StoreBackend, load_settings
 from embedding.base import Embedder
-from ledger import UsageLedger
 from store.base import ContainerSpec, DocumentContainer, DocumentStore, StoreError
 
 if TYPE_CHECKING:
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from catalog.search import ProductSearch
     from chat.models import ChatModel
     from chat.service import ChatService
+    from ledger import UsageLedger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,7 @@ class Services:
     #: cannot for a ``func.HttpResponse``, so streamed answers come whole there.
     http_streaming: bool = False
     #: Tokens, request charges and cache savings, added to day documents in the leases container.
-    ledger: UsageLedger = field(default_factory=UsageLedger)
+    ledger: UsageLedger = field(default_factory=lambda: _usage_ledger())
     _containers: dict[str, DocumentContainer] = field(default_factory=dict)
     _features: dict[str, Any] = field(default_factory=dict)
     #: The slots in use (``catalog.migration``), re-read every ``FOLLOW_SECONDS``; embedders of recorded models.
@@ -333,6 +333,12 @@ class Services:
         for embedder in self._slot_embedders.values():
             await embedder.close()
         await self.store.close()
+
+
+def _usage_ledger() -> UsageLedger:
+    from ledger import UsageLedger
+
+    return UsageLedger()
 
 
 def _batch_report() -> BatchReport:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import collections
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from transport.retry import finite_number
 
 #: Azure OpenAI evaluates tokens per minute over the minute, and requests over short windows (1 or 10 s).
 TOKEN_WINDOW_SECONDS = 60.0
@@ -88,10 +89,5 @@ class LearnedLimit:
 
 
 def _number(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    value = finite_number(raw)
+    return value if value is not None and value >= 0 else None

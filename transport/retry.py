@@ -98,13 +98,13 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     if not headers:
         return None
     lowered = {name.lower(): value for name, value in headers.items()}
-    milliseconds = _finite_number(lowered.get("retry-after-ms"))
+    milliseconds = finite_number(lowered.get("retry-after-ms"))
     if milliseconds is not None:
         return max(milliseconds / 1000, 0.0)
     raw = lowered.get("retry-after")
     if raw is None:
         return None
-    seconds = _finite_number(raw)
+    seconds = finite_number(raw)
     if seconds is not None:
         return max(seconds, 0.0)
     try:
@@ -116,7 +116,8 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
-def _finite_number(raw: str | None) -> float | None:
+def finite_number(raw: str | None) -> float | None:
+    """A header's number, or ``None`` when it is missing or not a finite number."""
     if raw is None:
         return None
     try:

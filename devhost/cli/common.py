@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
 import re
 import sqlite3
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,18 @@ async def open_store(services: Services) -> None:
         ) from None
     except StoreError as error:  # a damaged data file, a missing container: the store's message says which
         raise StartupError(str(error)) from None
+
+
+def run_command(work: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a command's coroutine with the settings of ``local.settings.json`` and the environment; an error the user
+    fixes outside the code is one ``error:`` line and exit 2, never a traceback."""
+    prepared = prepare_settings(Path.cwd())
+    if isinstance(prepared, int):
+        return prepared
+    try:
+        return asyncio.run(work())
+    except Exception as error:
+        message = user_error_message(error)
+        if message is None:
+            raise
+        return fail(message, EXIT_CONFIG)

@@ -7,17 +7,15 @@ are conditional, as the change feed's are), with the settings of ``local.setting
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from catalog.embedding_status import StatusSummary
 from catalog.reconcile import ReconcileReport
 from composition.services import Services, build_services
 from composition.settings import load_settings
-from devhost.cli.common import EXIT_CONFIG, fail, open_store, prepare_settings, user_error_message
+from devhost.cli.common import open_store, run_command
 
 
 def format_report(report: ReconcileReport) -> str:
@@ -91,26 +89,12 @@ async def status_direct(*, services: Services | None = None, out: TextIO | None 
     return 0
 
 
-def _run(work: Any) -> int:
-    prepared = prepare_settings(Path.cwd())
-    if isinstance(prepared, int):
-        return prepared
-    try:
-        code: int = asyncio.run(work())
-    except Exception as error:
-        message = user_error_message(error)
-        if message is None:
-            raise
-        return fail(message, EXIT_CONFIG)
-    return code
-
-
 def command_reconcile(args: argparse.Namespace) -> int:
-    return _run(lambda: reconcile_direct(from_start=args.from_start))
+    return run_command(lambda: reconcile_direct(from_start=args.from_start))
 
 
 def command_status(args: argparse.Namespace) -> int:
-    return _run(status_direct)
+    return run_command(status_direct)
 
 
 def add_embeddings_commands(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -13,13 +13,11 @@ configured store directly, beside a running host: hosts follow the recorded stat
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import math
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from catalog.migration import MODEL_SETTINGS, MigrationError, SlotModel
@@ -30,7 +28,7 @@ from catalog.search import ProductSearch
 from composition.services import Services, build_services
 from composition.settings import SettingsError, load_settings
 from composition.settings_text import setting_text, with_values
-from devhost.cli.common import EXIT_CONFIG, EXIT_FAILURE, fail, open_store, prepare_settings, user_error_message
+from devhost.cli.common import EXIT_FAILURE, fail, open_store, run_command
 from evaluation.catalogs import QUESTION_FILES
 from evaluation.metrics import load_questions, score_question, summarise
 
@@ -275,17 +273,7 @@ async def run_direct(args: argparse.Namespace, *, services: Services | None = No
 
 
 def command_migrate(args: argparse.Namespace) -> int:
-    prepared = prepare_settings(Path.cwd())
-    if isinstance(prepared, int):
-        return prepared
-    try:
-        code: int = asyncio.run(run_direct(args))
-    except Exception as error:
-        message = user_error_message(error)
-        if message is None:
-            raise
-        return fail(message, EXIT_CONFIG)
-    return code
+    return run_command(lambda: run_direct(args))
 
 
 def add_migrate_command(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -11,12 +11,16 @@ use."""
 import azure.functions as func
 
 from blueprints.lazy import direct, dispatch
+from composition.settings_text import binding_flag
 
 bp = func.Blueprint()
 
 
 @bp.function_name("reconcile_embeddings")
-@bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False)
+# Off in Azure (every new instance would run it); the local host turns it on: a catalog is reconciled as it starts.
+@bp.timer_trigger(
+    schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=binding_flag("RECONCILE_ON_STARTUP", False)
+)
 async def reconcile_embeddings(timer: func.TimerRequest) -> None:
     return await direct(timer, "blueprints.handlers.embeddings_admin", "_reconcile_embeddings")
 

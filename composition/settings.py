@@ -134,6 +134,9 @@ class Settings:
     RECONCILE_MAX_PRODUCTS_PER_RUN: int = _setting(
         2000, _int_between(1, 1_000_000), "2000", "Most products one reconcile run reads; the next run goes on."
     )
+    RECONCILE_ON_STARTUP: bool = _setting(
+        False, _bool, "true", "Reconcile when the host starts too (read as it indexes the app; `catalog run` sets it)."
+    )
     AZURE_OPENAI_ENDPOINT: str = _setting(
         "", _str, "https://myaoai.openai.azure.com/", "Azure OpenAI endpoint (EMBEDDING_BACKEND=azure-openai)."
     )

@@ -205,6 +205,8 @@ def command_run(args: argparse.Namespace) -> int:
     local = prepare_settings(app_dir)
     if isinstance(local, int):
         return local
+    # The local host reconciles embeddings as it starts (what changed while it was down), unless told otherwise.
+    os.environ.setdefault("RECONCILE_ON_STARTUP", "true")
     try:
         # func start takes its default port from local.settings.json Host.LocalHttpPort.
         port = args.port if args.port is not None else run_port(local)

@@ -164,3 +164,26 @@ async def test_during_a_migration_the_timer_fills_the_new_slot_and_the_status_ro
     filled = payload(await call("embeddings_status", "GET", "/api/embeddings/status"))
     assert [s["by_status"]["embedded"] for s in filled["migration"]["slots"]] == [4, 4]
     assert filled["by_status"] == {"embedded": 4, "pending": 0, "failed": 0}
+
+
+def test_the_reconcile_timer_runs_at_start_up_where_the_setting_asks(tmp_path: Any) -> None:
+    # Read when the host indexes the app, so each value needs a fresh interpreter.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = (
+        "import json, function_app\n"
+        "[fn] = [f for f in function_app.app.get_functions() if f.get_function_name() == 'reconcile_embeddings']\n"
+        "print(json.loads(fn.get_function_json())['bindings'][0]['runOnStartup'])\n"
+    )
+    seen = {}
+    for value in ("true", "false", ""):
+        env = {"PATH": "/usr/bin:/bin", "RECONCILE_ON_STARTUP": value, "PYTHONPATH": str(REPO)}
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        seen[value] = done.stdout.strip()
+    assert seen == {"true": "True", "false": "False", "": "False"}

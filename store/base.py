@@ -286,6 +286,11 @@ class DocumentContainer(abc.ABC):
         """How many documents match ``filters``."""
         return len(await self.query(filters))
 
+    async def stored_vector_sizes(self) -> dict[str, int] | None:
+        """The vector paths the stored container was made with and their sizes, where the backend fixes them when a
+        container is made (Cosmos DB); ``None`` where any path takes any size (the embedded store)."""
+        return None
+
 
 class DocumentStore(abc.ABC):
     """A database: a set of named containers, opened on demand and closed together."""

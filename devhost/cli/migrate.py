@@ -67,16 +67,30 @@ def target_model(services: Services, pairs: Sequence[str]) -> SlotModel:
     return SlotModel(values, embedder.model_id, embedder.dimensions, tuple(settings.EMBED_FIELDS))
 
 
-def _fits_cosmos(services: Services, model: SlotModel) -> str | None:
-    """Why ``model`` cannot fill the second slot of this store, or ``None`` (Cosmos DB fixed its size at creation)."""
-    spec = services.container_specs()[services.settings.COSMOS_PRODUCTS_CONTAINER]
-    if str(services.settings.STORE_BACKEND) != "cosmos" or not spec.extra_vectors:
+async def slot_problem(services: Services, model: SlotModel) -> str | None:
+    """Why ``model`` cannot fill the free vector slot of this store, or ``None``. Cosmos DB fixes a container's vector
+    paths and sizes when it is made; the embedded store takes any."""
+    active = (await services.slots(refresh=True)).active
+    [free] = [slot for slot in SLOTS.values() if slot != active]
+    return vector_slot_problem(await (await services.products()).stored_vector_sizes(), free, model)
+
+
+def vector_slot_problem(sizes: dict[str, int] | None, free: VectorSlot, model: SlotModel) -> str | None:
+    """The reason ``model`` cannot go into ``free`` given the container's stored ``{path: size}`` (``None``: any)."""
+    if sizes is None:
         return None
-    size = spec.extra_vectors[0].dimensions
-    if model.dimensions != size:
+    size = sizes.get(free.vector_path)
+    if size is None:
         return (
-            f"the products container's second vector slot holds {size}-dimension vectors (a Cosmos DB vector policy "
-            f"is fixed when the container is made); {model.model_id} makes {model.dimensions}: choose "
+            f"the products container has no vector path {free.vector_path}: it was made before containers had a "
+            "second slot, and a Cosmos DB vector policy cannot change. Make a new container with "
+            "`python -m composition.cosmos_bootstrap` (or azd provision) under a new COSMOS_PRODUCTS_CONTAINER and "
+            "copy the products in"
+        )
+    if size != model.dimensions:
+        return (
+            f"the products container's vector path {free.vector_path} holds {size}-dimension vectors (a Cosmos DB "
+            f"vector policy is fixed when the container is made); {model.model_id} makes {model.dimensions}: choose "
             f"EMBEDDING_DIMENSIONS={size} where the model allows it, or make a new container"
         )
     return None
@@ -94,7 +108,7 @@ async def _throughput(services: Services, model: SlotModel) -> float:
 
 async def plan_command(services: Services, pairs: Sequence[str], out: TextIO) -> int:
     model = target_model(services, pairs)
-    problem = _fits_cosmos(services, model)
+    problem = await slot_problem(services, model)
     settings = with_values(services.settings, model.settings)
     metered = str(settings.EMBEDDING_BACKEND) in ("azure-openai", "openai")
     price = services.settings.PRICE_EMBEDDING_PER_1M_TOKENS if metered else 0.0
@@ -122,7 +136,7 @@ async def plan_command(services: Services, pairs: Sequence[str], out: TextIO) ->
 
 async def start_command(services: Services, pairs: Sequence[str], backfill: bool, out: TextIO) -> int:
     model = target_model(services, pairs)
-    problem = _fits_cosmos(services, model)
+    problem = await slot_problem(services, model)
     if problem:
         return fail(problem, EXIT_FAILURE)
     state = await (await services.migrations()).start(model)

@@ -151,6 +151,13 @@ class CosmosDocumentContainer(DocumentContainer):
         # A cross-partition aggregate may come back as one partial count per partition.
         return int(sum(await self._query(text, parameters)))
 
+    async def stored_vector_sizes(self) -> dict[str, int] | None:
+        """The container's vector embedding policy as Cosmos DB holds it: ``{path: dimensions}``."""
+        with cosmos_errors(f"read of {self._what()}"):
+            properties = await self._proxy.read()
+        embeddings = (properties.get("vectorEmbeddingPolicy") or {}).get("vectorEmbeddings") or []
+        return {str(entry.get("path")): int(entry.get("dimensions") or 0) for entry in embeddings}
+
     async def vector_search(
         self,
         vector: Sequence[float],

@@ -154,3 +154,35 @@ def test_the_command_creates_then_finds_then_refuses_other_dimensions(
     assert refused[0] == 1
     assert "container 'products': failed" in refused[1]
     assert '"dimensions": 64' in refused[2] and '"dimensions": 32' in refused[2] and "immutable" in refused[2]
+
+
+async def test_a_migration_knows_whether_the_container_has_a_second_slot_of_its_size(
+    store: CosmosDocumentStore, database: str
+) -> None:
+    from catalog.migration import SlotModel
+    from catalog.model import SLOT_B
+    from devhost.cli.migrate import vector_slot_problem
+    from store.cosmos.definitions import definition_for_spec
+    from store.cosmos.provision import ensure_container
+
+    settings = load_settings({})
+    products = {d.name: d for d in container_definitions(settings, 16)}["products"]
+    before_slots = definition_for_spec(ContainerSpec("products-old", "/id", VectorSpec("/embedding", 16)), "flat")
+    await bootstrap(store.client(), database, [products])
+    await ensure_container(store.client(), database, before_slots)
+
+    made_now = await (
+        await store.container(ContainerSpec("products", "/id", VectorSpec("/embedding", 16)))
+    ).stored_vector_sizes()
+    made_before = await (
+        await store.container(ContainerSpec("products-old", "/id", VectorSpec("/embedding", 16)))
+    ).stored_vector_sizes()
+
+    assert made_now == {"/embedding": 16, "/embedding_b": 16}
+    assert made_before == {"/embedding": 16}
+    same_size = SlotModel({}, "text-embedding-3-large", 16, ("description",))
+    other_size = SlotModel({}, "text-embedding-3-large", 32, ("description",))
+    assert vector_slot_problem(made_now, SLOT_B, same_size) is None
+    assert "holds 16-dimension vectors" in str(vector_slot_problem(made_now, SLOT_B, other_size))
+    assert "no vector path /embedding_b" in str(vector_slot_problem(made_before, SLOT_B, same_size))
+    assert vector_slot_problem(None, SLOT_B, other_size) is None  # the embedded store takes any size

@@ -27,12 +27,14 @@ bp = func.Blueprint()
     start_from_beginning=True,  # type: ignore[arg-type]  # azure-functions 1.26 annotates it as a time
 )
 async def embed_changed_products(documents: func.DocumentList) -> None:
-    """Embed the changed products of one change-feed batch and write the vectors back (into each slot kept current:
-    while a model migration fills the second slot, a product the first write-back changed reaches it on the echo)."""
+    """Embed the changed products of one change-feed batch and write the vectors back, into each slot kept current
+    (both while a model migration fills the second)."""
+    from catalog.embedding_sync import embed_into_slots  # on first use: importing the app stays cheap
+
     services = await get_services()
     changed = [document.to_dict() for document in documents]
     async with measured(services, "embed_changed_products", **{"catalog.documents": len(documents)}) as span:
-        for pipeline in await services.embedding_pipelines():
-            report = await pipeline.embed_changed_products(changed)
+        pipelines = await services.embedding_pipelines()
+        for pipeline, report in zip(pipelines, await embed_into_slots(pipelines, changed), strict=True):
             slot = pipeline.recipe.slot.name
             span.set(**{f"catalog.pipeline.{slot}.{name}": count for name, count in report.counts().items()})

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from catalog.model import (
@@ -49,6 +49,7 @@ from embedding.base import (
     TransientEmbeddingError,
 )
 from store.base import (
+    Document,
     DocumentContainer,
     FieldFilter,
     NotFoundError,
@@ -76,6 +77,9 @@ class BatchReport:
     embed_requests: int = 0
     duration_ms: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: The documents this batch wrote, as stored after the write (id → document): what the next slot's pipeline
+    #: works from during a model migration, instead of meeting a conflict and waiting for the echo.
+    written: dict[str, Document] = field(default_factory=dict, repr=False)
 
     def add(self, other: BatchReport) -> None:
         """Fold another report's counts into this one (running totals since the process started)."""
@@ -84,7 +88,9 @@ class BatchReport:
         self.duration_ms = round(self.duration_ms + other.duration_ms, 1)
 
     def counts(self) -> dict[str, float]:
-        return {key: value for key, value in asdict(self).items() if key != "failures"}
+        return {
+            item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("failures", "written")
+        }
 
     def log_line(self) -> str:
         return json.dumps({"event": "embedding_batch", **self.counts()}, separators=(",", ":"))
@@ -275,7 +281,7 @@ class EmbeddingPipeline:
                 if isinstance(document.get(name), str | int | float)
             )
         try:
-            await self.products.patch(
+            stored = await self.products.patch(
                 str(document["id"]),
                 self.products.partition_key_of(document),
                 operations,
@@ -285,6 +291,7 @@ class EmbeddingPipeline:
         except (PreconditionFailedError, NotFoundError):
             report.conflicts += 1
             return False
+        report.written[str(document["id"])] = stored
         return True
 
     async def _write_dead_letter(self, document: Mapping[str, Any], reason: str, digest: str | None) -> None:
@@ -321,6 +328,26 @@ class EmbeddingPipeline:
         await self._write_dead_letter(document, reason, None)
         report.failed += 1
         report.failures.append({"id": "<no id>", "reason": reason})
+
+
+async def embed_into_slots(pipelines: Sequence[EmbeddingPipeline], documents: Sequence[Any]) -> list[BatchReport]:
+    """Run one change-feed batch through the pipeline of each slot kept current, in order. Each pipeline starts from
+    what the one before wrote (its new ``_etag``), so a migration's second slot is filled in the same invocation
+    instead of conflicting with the first slot's write-back and waiting for its echo."""
+    reports = []
+    batch = list(documents)
+    for pipeline in pipelines:
+        report = await pipeline.embed_changed_products(batch)
+        reports.append(report)
+        if report.written:
+            batch = [_latest(document, report.written) for document in batch]
+    return reports
+
+
+def _latest(document: Any, written: Mapping[str, Document]) -> Any:
+    if isinstance(document, Mapping) and isinstance(document.get("id"), str):
+        return written.get(document["id"], document)
+    return document
 
 
 def _shown(document: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from catalog.embedding_sync import embed_into_slots
 from catalog.migration import FOLLOW_SECONDS, MigrationError, SlotModel
 from catalog.model import SLOT_A, SLOT_B, VectorSlot
 from composition.services import Services, build_services
@@ -99,10 +100,10 @@ async def test_a_migration_fills_the_second_slot_switches_rolls_back_and_finishe
 
     # A product written while the slot fills gets both vectors: the change feed runs both pipelines.
     new = {"id": "nw-new", "name": "Ultralight tent", "category_name": "Tents", "description": "A tent for two."}
-    stored = await (await services.products()).upsert(new)
-    for pipeline in await services.embedding_pipelines():
-        await pipeline.embed_changed_products([stored])
-        stored = await (await services.products()).read("nw-new", "nw-new") or {}  # the echo the feed delivers
+    written = await (await services.products()).upsert(new)
+    reports = await embed_into_slots(await services.embedding_pipelines(), [written])  # what the trigger runs
+    assert [(r.embedded, r.conflicts) for r in reports] == [(1, 0), (1, 0)]  # in one invocation, no echo needed
+    stored = await (await services.products()).read("nw-new", "nw-new") or {}
     assert len(stored["embedding"]) == 64 and len(stored["embedding_b"]) == 32
 
     rest = await reconcile_slot(services, SLOT_B, max_products=1000)

@@ -126,9 +126,10 @@ class Embedder(abc.ABC):
         """Like :meth:`embed` for texts already passed through :meth:`prepare`."""
         vectors: list[list[float]] = [[] for _ in prepared]
         for indices in self.plan_batches(prepared):
-            batch_vectors = await self._embed_with_retry([prepared[i].text for i in indices])
+            tokens = sum(prepared[i].tokens for i in indices)
+            batch_vectors = await self._embed_with_retry([prepared[i].text for i in indices], tokens)
             if self.usage_sink is not None:
-                self.usage_sink(sum(prepared[i].tokens for i in indices))
+                self.usage_sink(tokens)
             if len(batch_vectors) != len(indices):
                 raise EmbeddingError(f"{self.model_id} returned {len(batch_vectors)} vectors for {len(indices)} texts")
             for i, vector in zip(indices, batch_vectors, strict=True):
@@ -139,7 +140,12 @@ class Embedder(abc.ABC):
                 vectors[i] = vector
         return vectors
 
-    async def _embed_with_retry(self, texts: list[str]) -> list[list[float]]:
+    async def embed_counted_batch(self, texts: Sequence[str], tokens: int) -> list[list[float]]:
+        """:meth:`embed_batch` for texts whose token count :meth:`prepare` already made (a metered backend paces
+        its requests by it); the default ignores the count."""
+        return await self.embed_batch(texts)
+
+    async def _embed_with_retry(self, texts: list[str], tokens: int) -> list[list[float]]:
         attempts = retrying(
             self.retry_policy,
             transient=lambda error: isinstance(error, TransientEmbeddingError),
@@ -149,7 +155,7 @@ class Embedder(abc.ABC):
         async for attempt in attempts:
             with attempt:
                 self.requests_sent += 1
-                return await self.embed_batch(texts)
+                return await self.embed_counted_batch(texts, tokens)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook

@@ -13,7 +13,6 @@ to the deployment's quota instead of meeting it as 429s.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from embedding.base import (
     Embedder,
     EmbeddingConfigurationError,
     EmbeddingError,
-    PreparedText,
     RetryPolicy,
     TransientEmbeddingError,
 )
@@ -41,10 +39,6 @@ MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
 #: Longest single input of text-embedding-3-* and ada-002 (documented as 8192 in places; 8191 is the safe bound).
 MAX_INPUT_TOKENS = 8191
-
-#: The token counts :meth:`Embedder.prepare` made for the texts being embedded in this task, so a request's cost is
-#: known to the governor without tokenizing every text twice.
-_PREPARED_TOKENS: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("tokens", default=None)
 
 
 @dataclass(frozen=True)
@@ -168,14 +162,6 @@ class OpenAIEmbedder(Embedder):
             self.retry_policy = retry_policy
         self.governor = governor
 
-    async def embed_prepared(self, prepared: Sequence[PreparedText]) -> list[list[float]]:
-        """Like :meth:`Embedder.embed_prepared`; the prepared token counts are what the governor is told."""
-        known = _PREPARED_TOKENS.set({item.text: item.tokens for item in prepared})
-        try:
-            return await super().embed_prepared(prepared)
-        finally:
-            _PREPARED_TOKENS.reset(known)
-
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         """One embeddings request; vectors in the order of ``texts`` whatever order the server lists them in.
 
@@ -183,9 +169,13 @@ class OpenAIEmbedder(Embedder):
             TransientEmbeddingError: 408, 409, 429, 5xx, timeout or connection failure (``retry_after`` when said).
             EmbeddingError: any other failure, or a response that does not match the request.
         """
+        return await self.embed_counted_batch(texts, sum(map(self.count_tokens, texts)))
+
+    async def embed_counted_batch(self, texts: Sequence[str], tokens: int) -> list[list[float]]:
+        """:meth:`embed_batch` with the token count the governor is asked for (counted once, by ``prepare``)."""
         options: dict[str, Any] = {"dimensions": self.dimensions} if self.sends_dimensions else {}
         governor = self.governor
-        lease = await governor.acquire(self._tokens_of(texts)) if governor is not None else None
+        lease = await governor.acquire(tokens) if governor is not None else None
         try:
             raw = await self.client.embeddings.with_raw_response.create(model=self.model, input=list(texts), **options)
         except openai.APIStatusError as error:
@@ -210,10 +200,6 @@ class OpenAIEmbedder(Embedder):
                 f"{self.model} answered indices {[item.index for item in data][:10]} for {len(texts)} inputs"
             )
         return [list(item.embedding) for item in data]
-
-    def _tokens_of(self, texts: Sequence[str]) -> int:
-        known = _PREPARED_TOKENS.get() or {}
-        return sum(known[text] if text in known else self.count_tokens(text) for text in texts)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` costs the model (``cl100k_base``; special-token strings count as plain text)."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from store.sqlite.documents import VECTOR_DTYPES
+from store.sqlite.documents import VECTOR_DTYPES, vector_bytes
 from store.sqlite.filters import CheckedFilter, FieldColumn, json_path
 from store.sqlite.schema import current_seq
 
@@ -160,8 +160,16 @@ def unit_query(vector: Sequence[float], k: int, dimensions: int, container: str)
     return (query / norm).astype(np.float32)
 
 
-def sync_index(connection: sqlite3.Connection, container: str, index: VectorIndex) -> None:
-    """Bring the vector index up to the container's current sequence (call inside a read transaction)."""
+def sync_index(
+    connection: sqlite3.Connection, container: str, index: VectorIndex, json_vector_path: str | None = None
+) -> None:
+    """Bring the vector index up to the container's current sequence (call inside a read transaction).
+
+    ``json_vector_path`` (``$.embedding_b``): index the vector kept in the document body there instead of the main
+    one. Only a container's main vector is stored as bytes beside the body; another path (a second slot during a
+    model migration) stays in the JSON and is parsed, once per written document, by the rule the main one is
+    stored by (:func:`store.sqlite.documents.vector_bytes`).
+    """
     seq = current_seq(connection, container)
     if seq == index.last_lsn:
         return
@@ -175,10 +183,19 @@ def sync_index(connection: sqlite3.Connection, container: str, index: VectorInde
         index.reserve(count)
     paths = [json_path(name) for name in index.columns]
     columns_sql = "".join(", json_type(body_json, ?), json_extract(body_json, ?)" for _ in paths)
+    source, present = "vector", "vector IS NOT NULL"
+    if json_vector_path is not None:
+        source, present = "json_extract(body_json, ?)", "json_type(body_json, ?) = 'array'"
     cursor = connection.execute(
-        f"SELECT pk_json, id, vector{columns_sql} FROM documents WHERE container = ? AND lsn > ?"
-        + (" AND vector IS NOT NULL" if initial else ""),
-        [*(path for path in paths for _ in range(2)), container, index.last_lsn],
+        f"SELECT pk_json, id, {source}{columns_sql} FROM documents WHERE container = ? AND lsn > ?"
+        + (f" AND {present}" if initial else ""),
+        [
+            *([json_vector_path] if json_vector_path is not None else []),
+            *(path for path in paths for _ in range(2)),
+            container,
+            index.last_lsn,
+            *([json_vector_path] if json_vector_path is not None and initial else []),
+        ],
     )
     dtype_of_length = {index.dimensions * dtype.itemsize: dtype for dtype in VECTOR_DTYPES}
     while chunk := cursor.fetchmany(_FETCH_CHUNK):
@@ -188,9 +205,9 @@ def sync_index(connection: sqlite3.Connection, container: str, index: VectorInde
             dtype: ([], [], []) for dtype in VECTOR_DTYPES
         }
         for row in chunk:
-            vector = row[2]
+            vector = row[2] if json_vector_path is None else _json_vector_bytes(row[2], index.dimensions)
             dtype = None if vector is None else dtype_of_length.get(len(vector))
-            if dtype is None:
+            if vector is None or dtype is None:
                 index.remove((row[0], row[1]))
                 continue
             keys, blobs, field_values = groups[dtype]
@@ -210,6 +227,16 @@ def sync_index(connection: sqlite3.Connection, container: str, index: VectorInde
     index.last_lsn = seq
 
 
+def _json_vector_bytes(text: Any, dimensions: int) -> bytes | None:
+    """The stored bytes of a vector kept as JSON text, or ``None`` when it is not a searchable vector."""
+    if not isinstance(text, str) or not text.startswith("["):
+        return None
+    try:
+        return vector_bytes(json.loads(text), dimensions)
+    except ValueError:
+        return None
+
+
 def body_vector_index(
     indexes: dict[tuple[str, int], VectorIndex], path: str, dimensions: int
 ) -> tuple[VectorIndex, str]:
@@ -221,64 +248,6 @@ def body_vector_index(
             indexes.pop(next(iter(indexes)))
         indexes[key] = VectorIndex(max(dimensions, 1))
     return indexes[key], json_path(path.lstrip("/").replace("/", "."))
-
-
-def sync_json_index(connection: sqlite3.Connection, container: str, index: VectorIndex, json_vector_path: str) -> None:
-    """Like :func:`sync_index` for a vector kept in the document body at ``json_vector_path`` (``$.embedding_b``).
-
-    Only a container's main vector is stored as bytes beside the body; another vector path (a second slot during a
-    model migration) stays in the JSON, so its index parses it, once per written document. A value that is not a
-    finite, non-zero vector of the index's dimensions is not indexed.
-    """
-    seq = current_seq(connection, container)
-    if seq == index.last_lsn:
-        return
-    if seq < index.last_lsn:
-        index.reset()
-    initial = index.last_lsn == 0
-    paths = [json_path(name) for name in index.columns]
-    columns_sql = "".join(", json_type(body_json, ?), json_extract(body_json, ?)" for _ in paths)
-    cursor = connection.execute(
-        f"SELECT pk_json, id, json_extract(body_json, ?){columns_sql} FROM documents WHERE container = ? AND lsn > ?"
-        + (" AND json_type(body_json, ?) = 'array'" if initial else ""),
-        [json_vector_path, *(path for path in paths for _ in range(2)), container, index.last_lsn]
-        + ([json_vector_path] if initial else []),
-    )
-    while chunk := cursor.fetchmany(_FETCH_CHUNK):
-        keys: list[tuple[str, str]] = []
-        vectors: list[npt.NDArray[np.float64]] = []
-        field_values: list[list[tuple[Any, Any]]] = []
-        for row in chunk:
-            vector = _json_vector(row[2], index.dimensions)
-            if vector is None:
-                index.remove((row[0], row[1]))
-                continue
-            keys.append((row[0], row[1]))
-            vectors.append(vector)
-            if paths:
-                field_values.append(list(zip(row[3::2], row[4::2], strict=True)))
-        if keys:
-            index.put_many(keys, np.stack(vectors), field_values)
-    if not initial:
-        for pk_json, item_id in connection.execute(
-            "SELECT pk_json, id FROM tombstones WHERE container = ? AND lsn > ?", (container, index.last_lsn)
-        ):
-            index.remove((pk_json, item_id))
-    index.last_lsn = seq
-
-
-def _json_vector(text: Any, dimensions: int) -> npt.NDArray[np.float64] | None:
-    if not isinstance(text, str) or not text.startswith("["):
-        return None
-    try:
-        values = json.loads(text)
-        if len(values) != dimensions or any(isinstance(x, bool) or not isinstance(x, int | float) for x in values):
-            return None
-        vector = np.asarray(values, dtype=np.float64)
-    except (ValueError, TypeError):
-        return None
-    norm = float(np.linalg.norm(vector.astype(np.float32)))
-    return vector if np.isfinite(vector).all() and np.isfinite(norm) and norm > 0 else None
 
 
 def _add_index_column(
@@ -307,12 +276,9 @@ def synced_candidates(
 ) -> npt.NDArray[np.int64] | None:
     """Sync the index, then the rows matching every condition (``None``: no conditions, every row).
 
-    ``json_vector_path``: the index holds a vector kept in the body (:func:`sync_json_index`), not the main one.
+    ``json_vector_path``: the index holds a vector kept in the body (see :func:`sync_index`), not the main one.
     """
-    if json_vector_path is None:
-        sync_index(connection, container, index)
-    else:
-        sync_json_index(connection, container, index, json_vector_path)
+    sync_index(connection, container, index, json_vector_path)
     if not conditions:
         return None
     # Filtering in SQL would parse every document's JSON on every search (~150 ms per 100k documents); a

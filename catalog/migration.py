@@ -29,10 +29,12 @@ the settings, says which model search uses.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from catalog.embedding_sync import WRITE_CONCURRENCY
 from catalog.migration_plan import PAGE_SIZE, coverage
 from catalog.model import (
     SLOT_A,
@@ -43,6 +45,7 @@ from catalog.model import (
 )
 from store.base import (
     ConflictError,
+    Document,
     DocumentContainer,
     FieldFilter,
     NotFoundError,
@@ -288,7 +291,7 @@ class Migrations:
         if state.phase != "filling" or state.target is None:
             raise MigrationError(f"nothing to switch to: the migration is {state.phase}")
         target = SLOTS[state.target]
-        found = await coverage(self.products, state.slots[target.name].recipe(target))
+        [found] = await coverage(self.products, state.slots[target.name].recipe(target))
         if found.missing and not force:
             raise MigrationError(
                 f"{found.missing} of {found.products} products have no {found.model} vector yet: they would drop "
@@ -349,21 +352,26 @@ async def clear_slot(products: DocumentContainer, slot: VectorSlot) -> int:
     """
     cleared = 0
     after: str | None = None
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def clear(document: Document) -> int:
+        operations = [PatchOperation("remove", "/" + name) for name in (slot.vector_field, slot.info_field)]
+        operations = [op for op in operations if op.path[1:] in document]
+        if not operations:
+            return 0
+        async with limit:
+            try:
+                await products.patch(str(document["id"]), products.partition_key_of(document), operations)
+            except NotFoundError:
+                return 0  # deleted meanwhile
+        return 1
+
     while True:
         filters = [FieldFilter(f"{slot.info_field}.status", "ge", "")]  # every stamped product
         if after is not None:
             filters.append(FieldFilter("id", "gt", after))
         page = await products.query(filters, order_by="id", limit=PAGE_SIZE)
-        for document in page:
-            operations = [PatchOperation("remove", "/" + name) for name in (slot.vector_field, slot.info_field)]
-            operations = [op for op in operations if op.path[1:] in document]
-            if not operations:
-                continue
-            try:
-                await products.patch(str(document["id"]), products.partition_key_of(document), operations)
-                cleared += 1
-            except NotFoundError:
-                pass  # deleted meanwhile
+        cleared += sum(await asyncio.gather(*(clear(document) for document in page)))
         if len(page) < PAGE_SIZE:
             return cleared
         after = str(page[-1]["id"])

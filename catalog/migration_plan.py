@@ -121,13 +121,14 @@ class SlotCoverage:
         return max(0, self.products - self.current - self.failed)
 
 
-async def coverage(products: DocumentContainer, recipe: EmbeddingRecipe) -> SlotCoverage:
-    """Reads every live product (in pages) and judges its vector in the recipe's slot against the recipe."""
-    result = SlotCoverage(recipe.slot.name, recipe.model_id, 0, 0, 0)
+async def coverage(products: DocumentContainer, *recipes: EmbeddingRecipe) -> list[SlotCoverage]:
+    """Reads every live product once (in pages) and judges its vector in each recipe's slot against the recipe."""
+    results = [SlotCoverage(recipe.slot.name, recipe.model_id, 0, 0, 0) for recipe in recipes]
     async for page in live_pages(products):
         for document in page:
-            result.products += 1
-            state = recipe.state(document)
-            result.current += state is VectorState.CURRENT
-            result.failed += state is VectorState.FAILED
-    return result
+            for recipe, result in zip(recipes, results, strict=True):
+                state = recipe.state(document)
+                result.products += 1
+                result.current += state is VectorState.CURRENT
+                result.failed += state is VectorState.FAILED
+    return results

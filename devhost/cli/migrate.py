@@ -170,9 +170,9 @@ async def status_command(services: Services, out: TextIO) -> int:
     plan = await services.slots(refresh=True)
     print(f"phase {state.phase}: search uses slot {plan.active.name} ({plan.active_model.model_id}, "
           f"{plan.active_model.dimensions} dims)", file=out)  # fmt: skip
-    products = await services.products()
-    for slot, model in plan.maintained():
-        found = await coverage(products, model.recipe(slot))
+    slots = plan.maintained()
+    found_each = await coverage(await services.products(), *(model.recipe(slot) for slot, model in slots))
+    for (slot, model), found in zip(slots, found_each, strict=True):
         share = 100.0 * found.current / found.products if found.products else 100.0
         print(f"slot {slot.name} {model.model_id} ({model.dimensions} dims): {found.current}/{found.products} "
               f"current ({share:.1f}%), {found.failed} failed, {found.missing} missing", file=out)  # fmt: skip
